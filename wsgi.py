@@ -1,0 +1,3 @@
+from assist import create_app
+
+app = create_app()
