@@ -1,0 +1,298 @@
+"""The database tables, as SQLAlchemy 2 declarative models."""
+
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # Stored as strings with a CHECK constraint: portable and readable in SQL.
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class MemberRole(StrEnum):
+    OWNER = "owner"
+    SITTER = "sitter"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.PENDING, CaseStatus.ESCALATED)
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbound message is; inbound messages have none."""
+
+    PENDING = "pending"  # stored, waiting for the send job
+    RETRYING = "retrying"  # a send attempt failed; another is scheduled
+    QUEUED = "queued"  # the carrier accepted it
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # not sent: the contact opted out
+
+
+class UserRole(StrEnum):
+    AGENT = "agent"
+    LEAD = "lead"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+ROLE_RANK = {UserRole.AGENT: 0, UserRole.LEAD: 1, UserRole.SUPERVISOR: 2, UserRole.ADMIN: 3}
+
+
+class Member(Base):
+    """A marketplace account: a pet owner or a sitter."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole, "member_role"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    pets: Mapped[list["Pet"]] = relationship(back_populates="owner", order_by="Pet.id")
+
+
+booking_pets = Table(
+    "booking_pets",
+    Base.metadata,
+    Column("booking_id", ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True),
+    Column("pet_id", ForeignKey("pets.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Pet(Base):
+    __tablename__ = "pets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    species: Mapped[str] = mapped_column(String(40))
+    breed: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    owner: Mapped[Member] = relationship(back_populates="pets")
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    sitter_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    service: Mapped[str] = mapped_column(String(40))  # boarding, house sitting, walk, drop-in
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    location: Mapped[str | None] = mapped_column(String(200))
+
+    owner: Mapped[Member] = relationship(foreign_keys=[owner_id])
+    sitter: Mapped[Member] = relationship(foreign_keys=[sitter_id])
+    pets: Mapped[list[Pet]] = relationship(secondary=booking_pets, order_by="Pet.id")
+
+
+class Contact(Base):
+    """Someone who reached the team, by the address they used."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member | None] = relationship()
+    cases: Mapped[list["Case"]] = relationship(back_populates="contact", order_by="Case.id")
+
+    @property
+    def address(self) -> str:
+        return self.phone or self.email or ""
+
+
+class User(Base):
+    """A person of the incident team who logs in to the console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def has_role(self, role: UserRole) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    # Flask-Login's user protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"), default=CaseStatus.NEW)
+    queue: Mapped[str] = mapped_column(String(40), default="support")
+    priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 is most urgent
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_inbound_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    contact: Mapped[Contact] = relationship(back_populates="cases")
+    assignee: Mapped[User | None] = relationship()
+    messages: Mapped[list["Message"]] = relationship(back_populates="case", order_by="Message.id")
+
+    __table_args__ = (Index("ix_cases_open_by_contact", "contact_id", "status"),)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    channel: Mapped[str] = mapped_column(String(8))
+    # The carrier's own id (MessageSid, CallSid, Message-ID): one row per delivery.
+    channel_id: Mapped[str | None] = mapped_column(String(255))
+    idempotency_token: Mapped[str | None] = mapped_column(String(255), unique=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    original: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list] = mapped_column(JSON, default=list)
+    keyword: Mapped[str | None] = mapped_column(String(16))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the bot
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    error: Mapped[str | None] = mapped_column(String(500))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    triage: Mapped[dict | None] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    case: Mapped[Case | None] = relationship(back_populates="messages")
+    contact: Mapped[Contact] = relationship()
+    author: Mapped[User | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("channel", "channel_id", name="uq_messages_channel_id"),)
+
+
+class Event(Base):
+    """The audit trail: who did what, when."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
