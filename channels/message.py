@@ -1,0 +1,54 @@
+"""The one message shape every channel produces and the core consumes."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+    EMAIL = "email"
+
+
+class Keyword(StrEnum):
+    """Carrier-level commands a customer can send instead of a message."""
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    size: int | None = None
+    ref: str = ""  # where the content is: a carrier media URL or a stored file
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: Channel
+    channel_id: str  # Twilio MessageSid / CallSid, email Message-ID
+    sender: str  # E.164 phone or lower-cased email
+    recipient: str
+    text: str  # what triage reads: quoted history and signatures stripped
+    original: str  # the full text as received
+    subject: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    keyword: Keyword | None = None
+    idempotency_token: str | None = None  # a carrier's redelivery token, when it sends one
+    raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the core tells a channel after storing an inbound message."""
+
+    message_id: int
+    case_id: int | None
+    duplicate: bool
+    reply: str | None  # text to answer on the channel at once, if any
+    reply_id: int | None = None  # the stored outbound message holding that reply
