@@ -1,0 +1,90 @@
+"""Outbound messages: store a reply, then hand it to a send job on the customer's channel."""
+
+import logging
+from datetime import datetime, timezone
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from twilio.rest import Client
+
+from assist import audit, queues
+from assist.models import Case, DeliveryStatus, Direction, Message, User
+from assist.urls import public_base_url
+from channels.message import Channel
+from channels.sms import StatusReport, segment_count
+
+log = logging.getLogger(__name__)
+
+
+def create_reply(session: Session, case: Case, text: str, *, author: User | None = None) -> Message:
+    """Store a reply to case on the channel the customer last used; the caller commits, then calls enqueue_send."""
+    last_inbound = next((m for m in reversed(case.messages) if m.direction == Direction.INBOUND), None)
+    channel = last_inbound.channel if last_inbound else Channel.SMS
+    contact = case.contact
+    message = Message(
+        case=case, contact=contact, direction=Direction.OUTBOUND, channel=channel, author=author,
+        sender=last_inbound.recipient if last_inbound else current_app.config["TWILIO_FROM_NUMBER"],
+        recipient=contact.address, text=text, original=text,
+        in_reply_to_id=last_inbound.id if last_inbound else None,
+        segments=segment_count(text) if channel == Channel.SMS else None,
+        delivery_status=DeliveryStatus.SUPPRESSED if contact.opted_out else DeliveryStatus.PENDING,
+    )
+    session.add(message)
+    session.flush()
+    if author is not None and case.first_response_at is None:
+        case.first_response_at = datetime.now(timezone.utc)
+    audit.record(session, "message.reply", actor=author, case=case, message=message,
+                 suppressed=contact.opted_out)
+    return message
+
+
+def enqueue_send(message: Message) -> None:
+    """Queue the send job of a committed outbound message (nothing for a suppressed one)."""
+    if message.delivery_status != DeliveryStatus.PENDING:
+        return
+    urgent = message.case is not None and message.case.urgency == "critical"
+    queues.enqueue("assist.jobs.send_message", message.id, queue_name="critical" if urgent else "default",
+                   retry=queues.send_retry())
+
+
+def twilio_client() -> Client:
+    """A Twilio REST client; in sandbox mode it talks to the service's own fake of the API."""
+    config = current_app.config
+    client = Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
+    api_url = config.get("TWILIO_API_URL") or (
+        f"{public_base_url()}/sandbox/twilio" if config["TWILIO_SANDBOX"] else None)
+    if api_url:
+        client.api.base_url = api_url
+    return client
+
+
+# Later statuses never go back to earlier ones: callbacks may arrive out of order.
+STATUS_RANK = {
+    DeliveryStatus.PENDING: 0, DeliveryStatus.RETRYING: 0, DeliveryStatus.QUEUED: 1, DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3, DeliveryStatus.UNDELIVERED: 3, DeliveryStatus.FAILED: 3,
+}
+
+
+def record_delivery_status(session: Session, report: StatusReport) -> Message | None:
+    """Record a carrier's delivery status on the outbound message it is about."""
+    message = session.get(Message, report.message_id) if report.message_id else None
+    if message is None or message.direction != Direction.OUTBOUND:
+        message = session.scalars(
+            select(Message).where(Message.channel == Channel.SMS, Message.channel_id == report.message_sid)
+        ).one_or_none()
+    if message is None:
+        log.warning("status %s for unknown message %s ignored", report.status, report.message_sid)
+        return None
+    message.channel_id = message.channel_id or report.message_sid
+    status = DeliveryStatus(report.status)
+    if STATUS_RANK.get(message.delivery_status, 0) < STATUS_RANK[status]:
+        message.delivery_status = status
+        if status == DeliveryStatus.DELIVERED:
+            message.delivered_at = datetime.now(timezone.utc)
+        if report.error_code:
+            message.error = f"carrier error {report.error_code}"
+        audit.record(session, "message.status", case=message.case, message=message, status=status.value,
+                     error_code=report.error_code)
+    session.commit()
+    return message

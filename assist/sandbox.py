@@ -1,0 +1,90 @@
+"""Sandbox mode: a local fake of Twilio's Messages REST API that records what would be sent.
+
+The real twilio SDK talks to it (its api.base_url points here), so everything up to
+the HTTP request is the production path. Messages are recorded in Redis, so every
+process sees them, and status callbacks are posted back, signed, by a job.
+"""
+
+import json
+import secrets
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.exceptions import Unauthorized
+
+from assist import queues
+from assist.auth import role_required
+from assist.models import UserRole
+from channels.addresses import normalize_phone
+from channels.sms import segment_count
+from assist.errors import InvalidAddress
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox/twilio")
+
+SENT_KEY = "sandbox:twilio:messages"
+FAIL_KEY = "sandbox:twilio:fail_next"  # how many coming requests answer 500 (outage drill)
+KEEP = 1000  # messages kept in the outbox
+
+
+def sent_messages(connection) -> list[dict]:
+    """Return the recorded messages, newest first."""
+    return [json.loads(raw) for raw in connection.lrange(SENT_KEY, 0, -1)]
+
+
+def fail_next(connection, count: int) -> None:
+    """Make the next count API requests answer 500, as during a Twilio outage."""
+    connection.set(FAIL_KEY, count)
+
+
+def _error(status: int, code: int, message: str):
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status}
+    return jsonify(body), status
+
+
+@bp.post("/2010-04-01/Accounts/<account_sid>/Messages.json")
+def create_message(account_sid: str):
+    config = current_app.config
+    auth = request.authorization
+    if not auth or (auth.username, auth.password) != (config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]) \
+            or account_sid != auth.username:
+        raise Unauthorized()
+    connection = queues.connection()
+    if connection.decr(FAIL_KEY) >= 0:
+        return _error(500, 20500, "Internal Server Error")
+    connection.delete(FAIL_KEY)
+    form = request.form
+    if not form.get("Body") and not form.get("MediaUrl"):
+        return _error(400, 21602, "Message body is required.")
+    try:
+        to = normalize_phone(form.get("To", ""))
+    except InvalidAddress:
+        return _error(400, 21211, f"The 'To' number {form.get('To')} is not a valid phone number.")
+    now = format_datetime(datetime.now(timezone.utc), usegmt=True)
+    sid = "SM" + secrets.token_hex(16)
+    resource = {
+        "sid": sid, "account_sid": account_sid, "to": to, "from": form.get("From"), "body": form.get("Body", ""),
+        "status": "queued", "num_segments": str(segment_count(form.get("Body", ""))), "num_media": "0",
+        "direction": "outbound-api", "api_version": "2010-04-01", "date_created": now, "date_updated": now,
+        "date_sent": None, "error_code": None, "error_message": None, "price": None, "price_unit": "USD",
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        "status_callback": form.get("StatusCallback"),
+    }
+    with connection.pipeline() as pipe:
+        pipe.lpush(SENT_KEY, json.dumps(resource))
+        pipe.ltrim(SENT_KEY, 0, KEEP - 1)
+        pipe.execute()
+    if form.get("StatusCallback"):
+        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": resource["from"],
+                  "To": to, "ApiVersion": "2010-04-01"}
+        queues.enqueue("assist.jobs.post_status_callbacks", form["StatusCallback"], params,
+                       ["sent", "delivered"], queue_name="low")
+    return jsonify(resource), 201
+
+
+@bp.get("/")
+@role_required(UserRole.AGENT)
+def outbox():
+    return render_template("sandbox.html", messages=sent_messages(queues.connection()))
