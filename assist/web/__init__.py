@@ -1,0 +1,1 @@
+"""The web console: pages for agents, leads and supervisors."""
