@@ -1,0 +1,210 @@
+"""The `assist` command: run, migrate, manage users and members, simulate customers, inspect cases."""
+
+import json
+import logging
+import sys
+import threading
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from werkzeug.serving import make_server
+
+from assist import create_app
+
+log = logging.getLogger(__name__)
+
+
+@click.group(cls=FlaskGroup, create_app=create_app)
+def main():
+    """The incident team's contact bot and agent-assist service."""
+
+
+def init_app(app) -> None:
+    """Add the service's commands to app.cli (FlaskGroup and the test runner find them there)."""
+    for command in (db, users, members, cases, worker, simulate, demo):
+        app.cli.add_command(command)
+
+
+@click.group(cls=AppGroup)
+def db():
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Migrate the database to REVISION (default: the newest)."""
+    from assist import db as database
+
+    database.upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group(cls=AppGroup)
+def users():
+    """Users of the console."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["agent", "lead", "supervisor", "admin"]), default="agent", show_default=True)
+@click.password_option(help="Prompted for when not given.")
+def users_create(email, name, role, password):
+    """Add a user who can log in."""
+    from assist import auth, db as database
+    from assist.models import UserRole
+
+    session = database.session()
+    try:
+        user = auth.create_user(session, email=email, name=name, role=UserRole(role), password=password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"created user {user.id} {user.email} ({role})")
+
+
+@users.command("token")
+@click.argument("email")
+def users_token(email):
+    """Issue a new API token for EMAIL (printed once; the old one stops working)."""
+    from sqlalchemy import select
+
+    from assist import auth, db as database
+    from assist.models import User
+
+    session = database.session()
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    token = auth.issue_api_token(user)
+    session.commit()
+    click.echo(token)
+
+
+@click.group(cls=AppGroup)
+def members():
+    """Marketplace members, pets and bookings."""
+
+
+@members.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def members_import(file):
+    """Import members (with pets) or bookings from a CSV FILE."""
+    from assist import db as database, members as member_data
+    from assist.errors import ImportFailed
+
+    session = database.session()
+    try:
+        report = member_data.import_csv(session, file)
+    except ImportFailed as exc:
+        session.rollback()
+        raise click.ClickException(f"{file.name}: {exc}; nothing was imported") from None
+    session.commit()
+    click.echo(f"{report.kind}: {report.rows} rows, {report.created} created, {report.updated} updated")
+
+
+@click.group(cls=AppGroup)
+def cases():
+    """Cases and their messages."""
+
+
+@cases.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--status", type=click.Choice(["new", "open", "pending", "escalated", "resolved"]))
+def cases_list(as_json, status):
+    """List cases with their messages."""
+    from assist import db as database
+    from assist.cases import case_to_dict, list_cases
+
+    found = [case_to_dict(c) for c in list_cases(database.session(), status=status, limit=10_000)]
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for case in found:
+        who = case["contact"]["name"] or case["contact"]["phone"] or case["contact"]["email"]
+        click.echo(f"#{case['id']:<5} {case['status']:<9} {case['queue']:<9} {case['urgency'] or '-':<8} "
+                   f"{who}  ({len(case['messages'])} messages)")
+
+
+@click.command()
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
+def worker(burst):
+    """Run an RQ worker (with the scheduler) on the critical, default and low queues."""
+    from assist.worker import make_worker
+
+    make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=True,
+                                                        logging_level=current_app.config["LOG_LEVEL"])
+
+
+@click.group(cls=AppGroup)
+def simulate():
+    """Play a customer against the running service."""
+
+
+@simulate.command("sms")
+@click.option("--from", "from_", required=True, help="The customer's number, E.164.")
+@click.option("--to", default=None, help="The team's number (default: TWILIO_FROM_NUMBER).")
+@click.option("--media", multiple=True, help="An MMS media URL (repeatable).")
+@click.argument("text")
+def simulate_sms(from_, to, media, text):
+    """Post TEXT as a signed Twilio SMS webhook to the running service and print its TwiML answer."""
+    from assist.simulate import post_signed, sms_params
+    from assist.urls import public_base_url
+
+    config = current_app.config
+    params = sms_params(from_=from_, to=to or config["TWILIO_FROM_NUMBER"], body=text,
+                        account_sid=config["TWILIO_ACCOUNT_SID"],
+                        media=tuple((url, "image/jpeg") for url in media))
+    url = f"{public_base_url()}/twilio/sms"
+    try:
+        response = post_signed(url, params, config["TWILIO_AUTH_TOKEN"])
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach {url} ({exc}); is the service running (assist demo)?") from None
+    click.echo(f"{response.status_code} {params['MessageSid']}")
+    click.echo(response.text)
+    if response.status_code != 200:
+        sys.exit(1)
+
+
+@click.command()
+@with_appcontext
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(host):
+    """Migrate, seed demo data and run the web app and a worker on the embedded defaults."""
+    from assist import db as database, demo as demo_data, queues
+    from assist.simulate import post_signed, sms_params
+    from assist.urls import public_base_url
+    from assist.worker import make_worker
+
+    app = current_app._get_current_object()
+    config = app.config
+    database.upgrade(config["DATABASE_URL"])
+    seeded = demo_data.seed(database.session())
+    server = make_server(host, config["PORT"], app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    base = public_base_url()
+    if seeded:
+        for sender, text in demo_data.DEMO_MESSAGES:
+            params = sms_params(from_=sender, to=config["TWILIO_FROM_NUMBER"], body=text,
+                                account_sid=config["TWILIO_ACCOUNT_SID"])
+            post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"]).raise_for_status()
+    redis_where = config["REDIS_URL"] or f"embedded ({queues.connection().connection_pool.connection_kwargs['path']})"
+    click.echo(f"""
+Incident console: {base}/
+  database: {config['DATABASE_URL']}
+  redis:    {redis_where}
+  twilio:   {'sandbox (sent SMS appear at ' + base + '/sandbox/twilio/)' if config['TWILIO_SANDBOX'] else 'live'}
+Demo logins:""")
+    for email, _name, role, password in demo_data.DEMO_USERS:
+        click.echo(f"  {role.value:<11} {email:<22} {password}")
+    click.echo(f"""Play a customer:  assist simulate sms --from +15551234567 "my dog got out"
+See the cases:    assist cases list --json
+Ctrl-C stops the service.
+""")
+    try:
+        make_worker(app).work(with_scheduler=True, logging_level="WARNING")
+    finally:
+        server.shutdown()
