@@ -1,0 +1,227 @@
+"""Fixtures: the app on SQLite or PostgreSQL, real Redis, a live server, signed Twilio posts, a worker."""
+
+import json
+import re
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
+
+from assist import create_app, db, queues
+from assist.auth import create_user
+from assist.models import UserRole
+from assist.simulate import post_signed
+from assist.worker import make_worker
+
+FIXTURES = Path(__file__).with_name("fixtures")
+IN_CI = os.environ.get("CI") == "true"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AUTH_TOKEN = "test-auth-token-0123456789"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+TEAM_NUMBER = "+15005550006"
+PASSWORD = "correct horse battery"
+
+
+def need_service(name: str, error: Exception):
+    """Skip a test whose service is down, except under CI, where that fails the run."""
+    message = f"{name} is not reachable ({error}); start it (see .ci/run)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def load_fixture(path: str) -> dict:
+    return json.loads((FIXTURES / path).read_text())
+
+
+@pytest.fixture(scope="session")
+def redis_connection():
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.ConnectionError as exc:
+        need_service("Redis at " + REDIS_URL, exc)
+    return connection
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for this test session, dropped at its end."""
+    name = f"assist_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        need_service("PostgreSQL at " + POSTGRES_URL, exc)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url.replace("postgresql://", "postgresql+psycopg://", 1)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    """The database of one test: SQLite by default; parametrize indirectly with "postgresql"."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'assist.db'}"
+        db.upgrade(url)
+        return url
+    url = request.getfixturevalue("postgres_database")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with engine.begin() as connection:  # empty every table, keep the schema
+        tables = ", ".join(f'"{t.name}"' for t in db_tables())
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+    return url
+
+
+def db_tables():
+    from assist.models import Base
+
+    return Base.metadata.sorted_tables
+
+
+@pytest.fixture
+def app(database_url, redis_connection, tmp_path):
+    redis_connection.flushdb()
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": TEAM_NUMBER,
+        "TWILIO_SANDBOX": True,
+        "PUBLIC_BASE_URL": "http://localhost",
+        "SEND_RETRY_INTERVALS": (1, 1),
+    })
+    yield app
+    with app.app_context():
+        db.engine().dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app):
+    """A database session of the app, for arranging and checking rows."""
+    with app.app_context():
+        yield db.session()
+
+
+class Twilio:
+    """Posts webhooks signed exactly as Twilio signs them, to the test client or a live server."""
+
+    def __init__(self, app, client, base_url: str):
+        self.app, self.client, self.base_url = app, client, base_url
+
+    def signature(self, path: str, params: dict, token: str = AUTH_TOKEN) -> str:
+        return RequestValidator(token).compute_signature(self.base_url + path, params)
+
+    def post(self, path: str, params: dict, *, signature: str | None = None, headers: dict | None = None):
+        headers = {"X-Twilio-Signature": self.signature(path, params) if signature is None else signature,
+                   **(headers or {})}
+        return self.client.post(path, data=params, headers=headers)
+
+
+@pytest.fixture
+def twilio(app, client):
+    return Twilio(app, client, app.config["PUBLIC_BASE_URL"])
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["PUBLIC_BASE_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def post_signed(self, path: str, params: dict, **headers):
+        return post_signed(self.url + path, params, AUTH_TOKEN, **headers)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def drain(app):
+    """Run an RQ worker on the real Redis until no job is queued or scheduled (retries included)."""
+
+    def run(timeout: float = 20.0) -> None:
+        worker = make_worker(app)
+        deadline = time.monotonic() + timeout
+        with app.app_context():
+            all_queues = queues.queues()
+            while time.monotonic() < deadline:
+                worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+                waiting = sum(q.count + len(ScheduledJobRegistry(queue=q)) for q in all_queues)
+                if waiting == 0:
+                    return
+                time.sleep(0.2)
+        raise AssertionError("jobs still waiting after the timeout")
+
+    return run
+
+
+@pytest.fixture
+def make_user(session):
+    def make(role: UserRole = UserRole.AGENT, email: str | None = None):
+        user = create_user(session, email=email or f"{role.value}@team.test", name=f"{role.value} user",
+                           role=role, password=PASSWORD)
+        session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client, make_user):
+    """Log a new user of a role in through the login form (with its CSRF token)."""
+
+    def log_in(role: UserRole = UserRole.AGENT):
+        user = make_user(role)
+        page = client.get("/login")
+        token = csrf_token(page.get_data(as_text=True))
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return log_in
+
+
+def csrf_token(html: str) -> str:
+    """Return the CSRF token of the first form on a page."""
+    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html).group(0)
+    return re.search(r'value="([^"]+)"', tag).group(1)
+
+
+def count(session, model) -> int:
+    session.expire_all()
+    return len(session.scalars(select(model)).all())

@@ -1,0 +1,197 @@
+"""SMS end to end on real parts: a live server, the real twilio SDK, an RQ worker on the real Redis."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from sqlalchemy import select
+
+from assist import outbound, queues, sandbox
+from assist.models import Case, Contact, DeliveryStatus, Direction, Event, Message
+from assist.simulate import sms_params
+from conftest import ACCOUNT_SID, TEAM_NUMBER, count, load_fixture
+
+CUSTOMER = "+15035550199"
+
+
+def sms(body: str, sender: str = CUSTOMER) -> dict:
+    return sms_params(from_=sender, to=TEAM_NUMBER, body=body, account_sid=ACCOUNT_SID)
+
+
+def sent(app) -> list[dict]:
+    with app.app_context():
+        return sandbox.sent_messages(queues.connection())
+
+
+def reply_to_case(app, case_id: int, text: str) -> int:
+    with app.app_context():
+        from assist import db
+
+        session = db.session()
+        message = outbound.create_reply(session, session.get(Case, case_id), text)
+        session.commit()
+        outbound.enqueue_send(message)
+        return message.id
+
+
+def test_signed_sms_to_a_live_server_is_stored_once(live_server, session):
+    params = sms("Hi, our sitter Jordan says Fig ate a grape. Is that bad?")
+    response = live_server.post_signed("/twilio/sms", params)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/xml")
+    root = ET.fromstring(response.content)
+    [reply] = list(root)
+    assert root.tag == "Response" and reply.tag == "Message"
+    assert reply.get("action").startswith(live_server.url + "/twilio/sms/status?message=")
+    assert (count(session, Contact), count(session, Case), count(session, Message)) == (1, 1, 2)
+
+    again = live_server.post_signed("/twilio/sms", params)
+    assert again.status_code == 200 and again.content == response.content
+    assert (count(session, Contact), count(session, Case), count(session, Message)) == (1, 1, 2)
+
+    inbound = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()
+    assert inbound.channel_id == params["MessageSid"] and inbound.sender == CUSTOMER
+
+
+def test_a_redelivery_with_the_same_idempotency_token_stores_nothing(live_server, session):
+    params = sms("my dog got out")
+    token = "0f6b1e6a-redelivery-token"
+    live_server.post_signed("/twilio/sms", params, **{"I-Twilio-Idempotency-Token": token})
+    retry = {**params, "MessageSid": "SM" + "9" * 32}
+    assert live_server.post_signed("/twilio/sms", retry, **{"I-Twilio-Idempotency-Token": token}).status_code == 200
+    assert count(session, Message) == 2  # the first inbound and its reply
+
+
+def test_forged_and_missing_signatures_get_403_on_the_live_server(live_server, session):
+    import requests
+
+    params = sms("hello")
+    assert requests.post(live_server.url + "/twilio/sms", data=params, timeout=5).status_code == 403
+    forged = requests.post(live_server.url + "/twilio/sms", data=params, timeout=5,
+                           headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    assert forged.status_code == 403
+    missing = {k: v for k, v in params.items() if k != "From"}
+    assert live_server.post_signed("/twilio/sms", missing).status_code == 400
+    assert count(session, Message) == count(session, Contact) == 0
+
+
+def test_a_follow_up_joins_the_open_case_without_a_second_acknowledgement(live_server, session):
+    first = live_server.post_signed("/twilio/sms", sms("sitter never came"))
+    second = live_server.post_signed("/twilio/sms", sms("still nobody, it's been an hour"))
+    assert len(ET.fromstring(first.content)) == 1
+    assert len(ET.fromstring(second.content)) == 0
+    assert count(session, Case) == 1
+
+
+def test_reply_goes_through_the_worker_to_the_twilio_api(app, live_server, drain, session):
+    live_server.post_signed("/twilio/sms", sms("sitter never came"))
+    case = session.scalars(select(Case)).one()
+    message_id = reply_to_case(app, case.id, "Hi, I'm on it: calling Jordan now and lining up a backup sitter.")
+    drain()
+
+    [request] = [m for m in sent(app) if m["body"].startswith("Hi, I'm on it")]
+    assert request["to"] == CUSTOMER
+    assert request["from"] == TEAM_NUMBER
+    assert request["status_callback"] == f"{live_server.url}/twilio/sms/status?message={message_id}"
+    session.expire_all()
+    message = session.get(Message, message_id)
+    assert message.channel_id == request["sid"]
+    assert message.segments == 1 and message.attempts == 1
+    # The sandbox posted Twilio's signed status callbacks; the worker ran them.
+    assert message.delivery_status == DeliveryStatus.DELIVERED
+    assert message.delivered_at is not None
+
+
+def test_a_500_from_twilio_is_retried_and_then_marked_failed(app, live_server, drain, session, client, login):
+    live_server.post_signed("/twilio/sms", sms("refund please"))
+    case = session.scalars(select(Case)).one()
+    with app.app_context():
+        sandbox.fail_next(queues.connection(), 10)  # more than the tries: a lasting outage
+    message_id = reply_to_case(app, case.id, "We are looking at the charge now.")
+    drain()
+
+    session.expire_all()
+    message = session.get(Message, message_id)
+    assert message.delivery_status == DeliveryStatus.FAILED
+    assert message.attempts == 1 + len(app.config["SEND_RETRY_INTERVALS"])
+    assert "500" in message.error
+    assert sent(app) == []
+    failures = session.scalars(select(Event).where(Event.kind == "message.send_failed")).all()
+    assert [e.data["final"] for e in failures] == [False, False, True]
+    # The agent sees it on the case.
+    login()
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "status-failed" in page and "Twilio 500" in page
+
+
+def test_a_passing_outage_is_retried_until_it_is_sent(app, live_server, drain, session):
+    live_server.post_signed("/twilio/sms", sms("refund please"))
+    case = session.scalars(select(Case)).one()
+    with app.app_context():
+        sandbox.fail_next(queues.connection(), 1)
+    message_id = reply_to_case(app, case.id, "Refund issued.")
+    drain()
+    session.expire_all()
+    message = session.get(Message, message_id)
+    assert message.attempts == 2
+    assert message.delivery_status == DeliveryStatus.DELIVERED
+    assert [m["body"] for m in sent(app)] == ["Refund issued."]
+
+
+@pytest.mark.parametrize("name, status", [
+    ("status_queued.json", DeliveryStatus.QUEUED),
+    ("status_sent.json", DeliveryStatus.SENT),
+    ("status_delivered.json", DeliveryStatus.DELIVERED),
+    ("status_undelivered.json", DeliveryStatus.UNDELIVERED),
+    ("status_failed.json", DeliveryStatus.FAILED),
+], ids=lambda v: str(v))
+def test_a_status_callback_updates_the_delivery_status(live_server, session, name, status):
+    live_server.post_signed("/twilio/sms", sms("hello"))
+    reply = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
+    form = load_fixture(f"sms/{name}")
+    assert live_server.post_signed(f"/twilio/sms/status?message={reply.id}", form).status_code == 204
+    session.expire_all()
+    reply = session.get(Message, reply.id)
+    assert reply.delivery_status == status
+    assert reply.channel_id == form["MessageSid"]
+    if form.get("ErrorCode"):
+        assert form["ErrorCode"] in reply.error
+
+
+def test_late_status_callbacks_do_not_move_a_message_backwards(live_server, session):
+    live_server.post_signed("/twilio/sms", sms("hello"))
+    reply = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
+    for name in ("status_delivered.json", "status_sent.json", "status_queued.json"):
+        live_server.post_signed(f"/twilio/sms/status?message={reply.id}", load_fixture(f"sms/{name}"))
+    session.expire_all()
+    assert session.get(Message, reply.id).delivery_status == DeliveryStatus.DELIVERED
+
+
+def test_after_stop_nothing_is_sent_and_start_restores(app, live_server, drain, session):
+    live_server.post_signed("/twilio/sms", sms("the sitter left the gate open"))
+    case = session.scalars(select(Case)).one()
+    live_server.post_signed("/twilio/sms", sms("STOP"))
+
+    blocked = reply_to_case(app, case.id, "Is everyone safe?")
+    drain()
+    session.expire_all()
+    assert session.get(Message, blocked).delivery_status == DeliveryStatus.SUPPRESSED
+    assert sent(app) == []
+
+    start = live_server.post_signed("/twilio/sms", sms("START"))
+    assert len(ET.fromstring(start.content)) == 0
+    allowed = reply_to_case(app, case.id, "Is everyone safe?")
+    drain()
+    session.expire_all()
+    assert session.get(Message, allowed).delivery_status == DeliveryStatus.DELIVERED
+    assert [m["body"] for m in sent(app)] == ["Is everyone safe?"]
+
+
+def test_a_job_for_a_contact_who_opted_out_after_queueing_sends_nothing(app, live_server, drain, session):
+    live_server.post_signed("/twilio/sms", sms("hello"))
+    case = session.scalars(select(Case)).one()
+    queued = reply_to_case(app, case.id, "Following up on your case.")
+    live_server.post_signed("/twilio/sms", sms("STOP"))
+    drain()
+    session.expire_all()
+    assert session.get(Message, queued).delivery_status == DeliveryStatus.SUPPRESSED
+    assert sent(app) == []
