@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request at INFO
     if app.config["TRUSTED_PROXIES"]:
         # Twilio signs the public URL: behind a proxy, scheme and host come from X-Forwarded-*.
         n = app.config["TRUSTED_PROXIES"]

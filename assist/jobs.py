@@ -47,12 +47,13 @@ def send_message(message_id: int) -> str | None:
         # 4xx (but 429) means the request itself is wrong: trying again cannot help.
         permanent = 400 <= exc.status < 500 and exc.status != 429
         _record_failure(session, message, f"Twilio {exc.status} {exc.code or ''}: {exc.msg}",
-                        final=permanent or not _retries_left())
+                        reason=f"Twilio {exc.status} {exc.code or ''}", final=permanent or not _retries_left())
         if permanent:
             return None
         raise SendFailed(f"message {message_id}: Twilio answered {exc.status}") from exc
     except (TwilioException, requests.RequestException) as exc:
-        _record_failure(session, message, f"{type(exc).__name__}: {exc}", final=not _retries_left())
+        _record_failure(session, message, f"{type(exc).__name__}: {exc}", reason=type(exc).__name__,
+                        final=not _retries_left())
         raise SendFailed(f"message {message_id}: {type(exc).__name__}") from exc
 
     message.channel_id = sid
@@ -83,13 +84,14 @@ def _retries_left() -> bool:
     return bool(job and job.retries_left)
 
 
-def _record_failure(session, message: Message, error: str, *, final: bool) -> None:
+def _record_failure(session, message: Message, error: str, *, reason: str, final: bool) -> None:
+    """Record a failed attempt on the message; reason (no personal data) goes to the log."""
     message.delivery_status = DeliveryStatus.FAILED if final else DeliveryStatus.RETRYING
     message.error = error[:500]
     audit.record(session, "message.send_failed", case=message.case, message=message,
                  attempt=message.attempts, final=final, error=message.error)
     session.commit()
-    log.warning("send of message %s failed (attempt %s, final=%s): %s", message.id, message.attempts, final, error)
+    log.warning("send of message %s failed (attempt %s, final=%s): %s", message.id, message.attempts, final, reason)
 
 
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:

@@ -80,7 +80,8 @@ def create_message(account_sid: str):
         params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": resource["from"],
                   "To": to, "ApiVersion": "2010-04-01"}
         queues.enqueue("assist.jobs.post_status_callbacks", form["StatusCallback"], params,
-                       ["sent", "delivered"], queue_name="low")
+                       ["sent", "delivered"], queue_name="low",
+                       description=f"sandbox status callbacks for {sid}")  # RQ logs this, not the numbers
     return jsonify(resource), 201
 
 

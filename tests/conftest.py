@@ -174,13 +174,13 @@ def live_server(app):
 def drain(app):
     """Run an RQ worker on the real Redis until no job is queued or scheduled (retries included)."""
 
-    def run(timeout: float = 20.0) -> None:
+    def run(timeout: float = 20.0, logging_level: str = "WARNING") -> None:
         worker = make_worker(app)
         deadline = time.monotonic() + timeout
         with app.app_context():
             all_queues = queues.queues()
             while time.monotonic() < deadline:
-                worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+                worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
                 waiting = sum(q.count + len(ScheduledJobRegistry(queue=q)) for q in all_queues)
                 if waiting == 0:
                     return

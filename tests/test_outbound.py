@@ -195,3 +195,16 @@ def test_a_job_for_a_contact_who_opted_out_after_queueing_sends_nothing(app, liv
     session.expire_all()
     assert session.get(Message, queued).delivery_status == DeliveryStatus.SUPPRESSED
     assert sent(app) == []
+
+
+def test_logs_carry_no_phone_numbers_or_message_text(app, live_server, drain, session, caplog):
+    caplog.set_level("DEBUG")
+    live_server.post_signed("/twilio/sms", sms("my neighbour threatened me"))
+    case = session.scalars(select(Case)).one()
+    with app.app_context():
+        sandbox.fail_next(queues.connection(), 1)
+    reply_to_case(app, case.id, "Are you somewhere safe right now?")
+    drain(logging_level="DEBUG")
+    assert "send of message" in caplog.text and "sandbox status callbacks" in caplog.text and "sent message" in caplog.text
+    for secret in (CUSTOMER, CUSTOMER[2:], "threatened", "somewhere safe"):
+        assert secret not in caplog.text
