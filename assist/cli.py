@@ -151,7 +151,7 @@ def simulate():
 @click.argument("text")
 def simulate_sms(from_, to, media, text):
     """Post TEXT as a signed Twilio SMS webhook to the running service and print its TwiML answer."""
-    from assist.simulate import post_signed, sms_params
+    from assist.simulate import deliver_twiml_replies, post_signed, sms_params
     from assist.urls import public_base_url
 
     config = current_app.config
@@ -167,6 +167,9 @@ def simulate_sms(from_, to, media, text):
     click.echo(response.text)
     if response.status_code != 200:
         sys.exit(1)
+    # Sandbox: act out the carrier delivering the TwiML reply, so its status is recorded.
+    if config["TWILIO_SANDBOX"]:
+        deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
 
 
 @click.command()
@@ -175,7 +178,7 @@ def simulate_sms(from_, to, media, text):
 def demo(host):
     """Migrate, seed demo data and run the web app and a worker on the embedded defaults."""
     from assist import db as database, demo as demo_data, queues
-    from assist.simulate import post_signed, sms_params
+    from assist.simulate import deliver_twiml_replies, post_signed, sms_params
     from assist.urls import public_base_url
     from assist.worker import make_worker
 
@@ -190,7 +193,9 @@ def demo(host):
         for sender, text in demo_data.DEMO_MESSAGES:
             params = sms_params(from_=sender, to=config["TWILIO_FROM_NUMBER"], body=text,
                                 account_sid=config["TWILIO_ACCOUNT_SID"])
-            post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"]).raise_for_status()
+            response = post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"])
+            response.raise_for_status()
+            deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
     redis_where = config["REDIS_URL"] or f"embedded ({queues.connection().connection_pool.connection_kwargs['path']})"
     click.echo(f"""
 Incident console: {base}/

@@ -244,6 +244,10 @@ class Case(Base):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def latest_inbound(self) -> "Message | None":
+        return next((m for m in reversed(self.messages) if m.direction == Direction.INBOUND), None)
+
 
 class Message(Base):
     __tablename__ = "messages"

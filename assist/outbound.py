@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def create_reply(session: Session, case: Case, text: str, *, author: User | None = None) -> Message:
     """Store a reply to case on the channel the customer last used; the caller commits, then calls enqueue_send."""
-    last_inbound = next((m for m in reversed(case.messages) if m.direction == Direction.INBOUND), None)
+    last_inbound = case.latest_inbound
     channel = last_inbound.channel if last_inbound else Channel.SMS
     contact = case.contact
     message = Message(

@@ -1,6 +1,7 @@
 """Play the customer: post correctly signed Twilio webhooks to a running service."""
 
 import secrets
+import xml.etree.ElementTree as ET
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -31,3 +32,23 @@ def post_signed(url: str, params: dict, auth_token: str, **headers) -> requests.
     """POST params to url with the X-Twilio-Signature Twilio would compute."""
     signature = RequestValidator(auth_token).compute_signature(url, params)
     return requests.post(url, data=params, headers={"X-Twilio-Signature": signature, **headers}, timeout=TIMEOUT)
+
+
+def deliver_twiml_replies(twiml: str, inbound: dict, auth_token: str) -> list[str]:
+    """Do what Twilio does with <Message> replies in a TwiML answer: report them sent and delivered.
+
+    Returns the reply texts. Each <Message action="..."> gets signed status callbacks,
+    as Twilio posts them to a Message's action URL.
+    """
+    texts = []
+    for element in ET.fromstring(twiml).iter("Message"):
+        texts.append(element.text or "")
+        if not element.get("action"):
+            continue
+        sid = "SM" + secrets.token_hex(16)
+        for status in ("sent", "delivered"):
+            params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+                      "AccountSid": inbound["AccountSid"], "From": inbound["To"], "To": inbound["From"],
+                      "ApiVersion": "2010-04-01"}
+            post_signed(element.get("action"), params, auth_token).raise_for_status()
+    return texts

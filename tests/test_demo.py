@@ -48,6 +48,11 @@ def test_demo_runs_on_embedded_defaults_and_simulate_makes_a_case(tmp_path):
         assert len(mine) == 1
         assert mine[0]["messages"][0]["text"] == "my dog got out"
         assert len(cases) == 4  # the three demo customers' cases and this one
+        # simulate acted out Twilio delivering the TwiML acknowledgement
+        acknowledgement = mine[0]["messages"][1]
+        assert acknowledgement["direction"] == "outbound" and "case #" in acknowledgement["text"]
+        assert acknowledgement["delivery_status"] == "delivered"
+        assert acknowledgement["channel_id"].startswith("SM")
     finally:
         demo.terminate()
         output, _ = demo.communicate(timeout=20)
