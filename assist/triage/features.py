@@ -1,0 +1,53 @@
+"""The text classifiers' model: a sparse linear model over words, word pairs, suffixes and rule signals.
+
+Besides the NORM unigrams and bigrams of spaCy's bag-of-words classifier, it sees each
+word's suffix (robust to typos and transcription errors: "bleedin", "bleating") and one
+feature per danger signal with its context ("rule=toxin:negated"), so the classifiers
+learn how much a negated, resolved or past signal still counts.
+"""
+
+import numpy
+from spacy.attrs import NORM, SUFFIX
+from spacy.strings import hash_string
+from spacy.util import registry
+from thinc.api import Logistic, Model, SparseLinear_v2, chain, softmax_activation
+
+from assist.triage.rules import SPAN_KEY
+
+
+def rule_keys(doc) -> list[int]:
+    spans = doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ()
+    return [hash_string(f"rule={span.label_}:{span._.danger_context}") for span in spans]
+
+
+def featurize(ngram_size: int):
+    def forward(model: Model, docs, is_train: bool):
+        ops = model.ops
+        batch_keys, batch_vals = [], []
+        for doc in docs:
+            words = ops.asarray(doc.to_array([NORM]))
+            keys = [words, ops.asarray(doc.to_array([SUFFIX])) ^ numpy.uint64(0x5DEECE66D)]
+            keys += [ops.ngrams(n, words) for n in range(2, ngram_size + 1)]
+            signals = rule_keys(doc)
+            if signals:
+                keys.append(numpy.asarray(signals, dtype="uint64"))
+            unique, counts = numpy.unique(numpy.concatenate(keys).astype("uint64"), return_counts=True)
+            batch_keys.append(unique)
+            batch_vals.append(counts)
+        lengths = ops.asarray([len(k) for k in batch_keys], dtype="int32")
+        keys = numpy.concatenate(batch_keys) if batch_keys else numpy.zeros((0,), dtype="uint64")
+        vals = ops.asarray(numpy.concatenate(batch_vals) if batch_vals else numpy.zeros((0,)), dtype="f")
+        return (keys, vals, lengths), lambda d_features: []
+
+    return Model("triage_features", forward, attrs={"ngram_size": ngram_size})
+
+
+@registry.architectures("assist.TriageLinear.v1")
+def triage_linear(exclusive_classes: bool, ngram_size: int, length: int, nO: int | None = None) -> Model:
+    """Words, word pairs, suffixes and rule signals into one sparse linear layer, then softmax."""
+    linear = SparseLinear_v2(nO=nO, length=length)
+    output = softmax_activation() if exclusive_classes else Logistic()
+    model = chain(featurize(ngram_size), linear, output)
+    model.set_ref("output_layer", linear)
+    model.attrs["multi_label"] = not exclusive_classes
+    return model
