@@ -4,6 +4,7 @@ import json
 import logging
 import sys
 import threading
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -24,6 +25,83 @@ def init_app(app) -> None:
     """Add the service's commands to app.cli (FlaskGroup and the test runner find them there)."""
     for command in (db, users, members, cases, worker, simulate, demo):
         app.cli.add_command(command)
+
+
+# Triage commands need no app, database or Redis: they are on the top-level group only.
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("data/triage"), show_default=True, help="Folder of labelled *.jsonl files.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the model (default: the shipped model in assist/triage/model).")
+def train(data_dir, output):
+    """Train the triage classifiers reproducibly (fixed seed) and write the versioned model."""
+    from tqdm import tqdm
+
+    from assist.triage import training
+
+    report = training.train(data_dir, output or training.MODEL_DIR, on_progress=tqdm.write,
+                            progress_bar=lambda it, **kw: tqdm(it, **kw))
+    click.echo("held-out test split:")
+    click.echo(report.format())
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
+@click.option("--text", help="Classify this one message instead of a file.")
+@click.option("--channel", type=click.Choice(["sms", "voice", "email"]), default="sms", show_default=True,
+              help="The channel of --text.")
+def classify(file, text, channel):
+    """Triage FILE.jsonl (id, channel, text per line) or --text; print one JSON object per line."""
+    from assist.triage import classify_many
+
+    if (file is None) == (text is None):
+        raise click.UsageError("give a FILE or --text, not both")
+    rows = [{"id": None, "channel": channel, "text": text}] if text is not None else _read_rows(file)
+    results = classify_many((row["text"], row["channel"]) for row in rows)
+    for row, result in zip(rows, results):
+        out = {"id": row["id"], **result.to_dict()}
+        click.echo(json.dumps(out, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def evaluate(file):
+    """Score triage on a labelled FILE.jsonl: per-label P/R/F1, macro-F1, critical recall, confusion."""
+    from assist.triage import load
+    from assist.triage.data import Labelled
+    from assist.triage.evaluate import evaluate as score
+
+    rows = _read_rows(file, labelled=True)
+    messages = [Labelled(id=str(r["id"]), channel=r["channel"], text=r["text"], urgency=r["urgency"],
+                         emotion=r["emotion"], category=r["category"]) for r in rows]
+    click.echo(f"{len(messages)} messages from {file.name}")
+    click.echo(score(load(), messages).format())
+
+
+def _read_rows(file, *, labelled: bool = False) -> list[dict]:
+    """Read JSON lines with id, channel and text (and the labels), naming a bad line."""
+    from assist.triage.labels import LABELS
+
+    required = ("id", "channel", "text") + (tuple(LABELS) if labelled else ())
+    rows = []
+    for number, line in enumerate(file, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{file.name}:{number}: not JSON ({exc.msg})") from None
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise click.ClickException(f"{file.name}:{number}: missing {', '.join(missing)}")
+        if row["channel"] not in ("sms", "voice", "email"):
+            raise click.ClickException(f"{file.name}:{number}: unknown channel {row['channel']!r}")
+        if labelled:
+            for head, labels in LABELS.items():
+                if row[head] not in labels:
+                    raise click.ClickException(f"{file.name}:{number}: {head} {row[head]!r} is not in the taxonomy")
+        rows.append(row)
+    return rows
 
 
 @click.group(cls=AppGroup)
