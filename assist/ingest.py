@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, contacts
+from assist import audit, contacts, triage
+from assist.triage.labels import URGENCY
 from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
 from channels.message import Channel, IngestResult, InboundMessage, Keyword
@@ -52,11 +53,16 @@ def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
     A redelivery (same channel id or idempotency token) stores nothing and gets the first answer.
     """
     try:
-        return _ingest_once(session, inbound)
+        result = _ingest_once(session, inbound)
     except IntegrityError:
         # The same delivery, or the same new contact, was stored concurrently: read it back.
         session.rollback()
-        return _ingest_once(session, inbound)
+        result = _ingest_once(session, inbound)
+    # Triage runs once the message is safely stored; a redelivery finishes it if it failed before.
+    message = session.get(Message, result.message_id)
+    if message.triage is None:
+        apply_triage(session, message)
+    return result
 
 
 def _ingest_once(session: Session, inbound: InboundMessage) -> IngestResult:
@@ -99,6 +105,25 @@ def _ingest_once(session: Session, inbound: InboundMessage) -> IngestResult:
     log.info("stored %s message %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
              case.id if case else None)
     return _result(session, message, duplicate=False)
+
+
+PRIORITY = {label: rank for rank, label in enumerate(URGENCY, 1)}  # critical is priority 1
+
+
+def apply_triage(session: Session, message: Message) -> None:
+    """Triage a stored inbound message; its case takes the highest urgency of its inbound messages."""
+    result = triage.classify(message.text, message.channel)
+    message.triage = result.to_dict()
+    message.language = result.language
+    case = message.case
+    if case is not None:
+        urgencies = [m.triage["urgency"] for m in case.messages
+                     if m.direction == Direction.INBOUND and m.triage is not None]
+        case.urgency = min(urgencies, key=PRIORITY.__getitem__)
+        case.priority = PRIORITY[case.urgency]
+    audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
+                 emotion=result.emotion, category=result.category, model=result.model_version)
+    session.commit()
 
 
 def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
