@@ -59,9 +59,13 @@ def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
         session.rollback()
         result = _ingest_once(session, inbound)
     # Triage runs once the message is safely stored; a redelivery finishes it if it failed before.
-    message = session.get(Message, result.message_id)
+    # Locking the message first (then its case) keeps concurrent redeliveries from deadlocking.
+    message = session.scalars(select(Message).where(Message.id == result.message_id).with_for_update()
+                              .execution_options(populate_existing=True)).one()
     if message.triage is None:
         apply_triage(session, message)
+    else:
+        session.commit()
     return result
 
 

@@ -53,7 +53,7 @@ def test_ingest_creates_contact_case_and_message_once(session):
     assert message.attachments == [{"name": "media-0", "content_type": "image/jpeg", "size": None, "ref": "https://m/1"}]
     assert message.created_at.tzinfo is not None
     kinds = [e.kind for e in session.scalars(select(Event).order_by(Event.id))]
-    assert kinds == ["case.opened", "message.received"]
+    assert kinds == ["case.opened", "message.received", "message.triaged"]
 
 
 @BACKENDS
