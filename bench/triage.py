@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from assist.triage import classify, load
+from assist.triage import classify, classify_many, load
 from assist.triage.data import Labelled
 from assist.triage.evaluate import Report
 from assist.triage.pipeline import prepare
@@ -110,6 +110,11 @@ def main() -> None:
               f"{cell('u', report.critical_precision()):>9} {cell('e', report.macro_f1('emotion')):>10} "
               f"{cell('c', report.macro_f1('category')):>11} {len(latencies) / (sum(latencies) / 1000):>8.0f} "
               f"{statistics.median(latencies):>7.2f} {p99:>7.2f}")
+
+    start = time.perf_counter()
+    list(classify_many((m.text, m.channel) for m in messages * 5))
+    elapsed = time.perf_counter() - start
+    print(f"\npipeline batched (classify_many, nlp.pipe): {len(messages) * 5 / elapsed:.0f} msg/s")
 
 
 if __name__ == "__main__":

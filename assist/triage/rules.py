@@ -388,10 +388,15 @@ class DangerRules:
 
     def __init__(self, nlp: Language, name: str = "danger_rules"):
         self.name = name
-        self.matcher = Matcher(nlp.vocab)
+        # One matcher per signal, run only when the text has one of the signal's anchor words:
+        # the Matcher checks set predicates in Python, and most messages name few signals.
+        self.matchers: list[tuple[frozenset | None, Matcher]] = []
         self.negation_inside = set()
         for signal in SIGNALS:
-            self.matcher.add(signal.name, [_pattern(nlp, p) for p in signal.patterns])
+            patterns = [_pattern(nlp, p) for p in signal.patterns]
+            matcher = Matcher(nlp.vocab)
+            matcher.add(signal.name, patterns)
+            self.matchers.append((_anchors(patterns), matcher))
             if signal.negation_inside:
                 self.negation_inside.add(signal.name)
         self.categories = {s.name: s.category for s in SIGNALS}
@@ -404,11 +409,13 @@ class DangerRules:
             self.cues.add(label, [nlp.make_doc(p) for p in phrases])
 
     def __call__(self, doc: Doc) -> Doc:
-        matches = self.matcher(doc, as_spans=True)
-        spans = [s for s in _longest_first(matches)]
-        words = [t for t in doc if not (t.is_punct or t.is_space)]
+        words = {t.lower_ for t in doc}
+        matches = [span for anchors, matcher in self.matchers if anchors is None or words & anchors
+                   for span in matcher(doc, as_spans=True)]
+        spans = _longest_first(matches)
+        tokens = [t for t in doc if not (t.is_punct or t.is_space)]
         if doc.text.strip().lower().strip(".!¡ ") in CRIES or (
-                len(words) <= SHORT_CRY and any(t.lower_ in HELP_WORDS for t in words)):
+                len(tokens) <= SHORT_CRY and any(t.lower_ in HELP_WORDS for t in tokens)):
             spans.append(Span(doc, 0, len(doc), label="cry_for_help"))
         cues: dict[str, list[Span]] = {}
         for span in self.cues(doc, as_spans=True):
@@ -448,6 +455,31 @@ class DangerRules:
 def is_strong(signal: str) -> bool:
     """Whether an active signal of this name makes a message critical by itself."""
     return signal not in WEAK_SIGNALS
+
+
+COMMON = frozenset({"is", "was", "are", "the", "a", "an", "my", "our", "his", "her", "got", "get", "to", "in", "on",
+                    "for", "of", "i", "he", "she", "it", "they", "me", "him", "them", "no", "not", "n't", "nt",
+                    "can", "ca", "could", "'s", "has", "been", "just", "with"})
+
+
+def _anchors(patterns: list[list[dict]]) -> frozenset | None:
+    """Words one of which every match must contain (None: the signal cannot be prefiltered)."""
+    anchors: set[str] = set()
+    for pattern in patterns:
+        best = None
+        for token in pattern:
+            if token.get("OP") not in (None, "+", "!") or "LOWER" not in token or token.get("OP") == "!":
+                continue
+            value = token["LOWER"]
+            words = set(value["IN"]) if isinstance(value, dict) else {value}
+            if words & COMMON:
+                continue
+            if best is None or len(words) < len(best):
+                best = words
+        if best is None:
+            return None
+        anchors |= best
+    return frozenset(anchors)
 
 
 def _pattern(nlp: Language, pattern) -> list[dict]:
