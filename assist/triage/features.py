@@ -20,18 +20,48 @@ def rule_keys(doc) -> list[int]:
     return [hash_string(f"rule={span.label_}:{span._.danger_context}") for span in spans]
 
 
+SUFFIX_SALT = numpy.uint64(0x5DEECE66D)  # keeps a suffix's key apart from the same word's
+
+
+def word_keys(ops, doc, ngram_size: int) -> list:
+    """[NORM keys, suffix keys, bigram keys, trigram keys...] of a doc, each an array in token order."""
+    words = ops.asarray(doc.to_array([NORM]))
+    keys = [words, ops.asarray(doc.to_array([SUFFIX])) ^ SUFFIX_SALT]
+    return keys + [ops.ngrams(n, words) for n in range(2, ngram_size + 1)]
+
+
+def token_features(ops, doc, ngram_size: int, tokens: list[int]):
+    """The features each of tokens takes part in (its word, suffix and n-grams), one segment per token."""
+    keys = word_keys(ops, doc, ngram_size)
+    segments = []
+    for i in tokens:
+        own = [keys[0][i:i + 1], keys[1][i:i + 1]]
+        for n, grams in enumerate(keys[2:], start=2):
+            own.append(grams[max(0, i - n + 1):i + 1])  # the n-grams that start within n-1 words before i
+        segments.append(numpy.concatenate(own).astype("uint64"))
+    lengths = ops.asarray([len(k) for k in segments], dtype="int32")
+    keys = numpy.concatenate(segments) if segments else numpy.zeros((0,), dtype="uint64")
+    return keys, ops.asarray(numpy.ones(len(keys)), dtype="f"), lengths
+
+
+def doc_features(ops, doc, ngram_size: int) -> tuple:
+    """A doc's unique feature keys and their counts, computed once and shared by the three classifiers."""
+    cache_key = ("triage_features", ngram_size)
+    if cache_key not in doc.user_data:
+        keys = word_keys(ops, doc, ngram_size)
+        signals = rule_keys(doc)
+        if signals:
+            keys.append(numpy.asarray(signals, dtype="uint64"))
+        doc.user_data[cache_key] = numpy.unique(numpy.concatenate(keys).astype("uint64"), return_counts=True)
+    return doc.user_data[cache_key]
+
+
 def featurize(ngram_size: int):
     def forward(model: Model, docs, is_train: bool):
         ops = model.ops
         batch_keys, batch_vals = [], []
         for doc in docs:
-            words = ops.asarray(doc.to_array([NORM]))
-            keys = [words, ops.asarray(doc.to_array([SUFFIX])) ^ numpy.uint64(0x5DEECE66D)]
-            keys += [ops.ngrams(n, words) for n in range(2, ngram_size + 1)]
-            signals = rule_keys(doc)
-            if signals:
-                keys.append(numpy.asarray(signals, dtype="uint64"))
-            unique, counts = numpy.unique(numpy.concatenate(keys).astype("uint64"), return_counts=True)
+            unique, counts = doc_features(ops, doc, ngram_size)
             batch_keys.append(unique)
             batch_vals.append(counts)
         lengths = ops.asarray([len(k) for k in batch_keys], dtype="int32")

@@ -1,12 +1,14 @@
 """Run the triage pipeline and turn its rules and models into one decision with evidence."""
 
 import functools
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import spacy
+from spacy.attrs import IS_PUNCT, IS_SPACE, IS_STOP
 from spacy.tokens import Doc
 
 from assist.triage import features, rules  # noqa: F401  (they register the model and the rules)
@@ -23,9 +25,12 @@ MODEL_CRITICAL = 0.5
 # A message with no words (an MMS photo alone) gets a person's look at normal urgency.
 NO_TEXT = {"urgency": "normal", "emotion": "neutral", "category": "general"}
 EVIDENCE_TOKENS = 3  # the model evidence: at most this many words per label
-EVIDENCE_MIN_DROP = 0.02  # a word counts as evidence if removing it lowers the label's probability this much
+EVIDENCE_MIN_SHARE = 0.5  # a word counts as evidence if it adds this much to the label's score (logits)
 EVIDENCE_MAX_WORDS = 80  # longer texts: only the first words are probed
 SHORT_TEXT = 12  # characters; shorter texts are taken as English without asking the detector
+# Spanish letters or very common Spanish words; a text without any is English for triage.
+SPANISH_HINT = re.compile(r"[áéíóúñ¿¡]|\b(el|la|los|las|que|qué|de|del|por|para|con|una?|es|está|mi|mis|se|no|y|"
+                          r"hola|perro|gato|cuidadora?|ayuda)\b", re.IGNORECASE)
 
 _lock = threading.Lock()
 
@@ -82,7 +87,7 @@ def classify(text: str, channel: str = "sms") -> Triage:
     return next(classify_many([(text, channel)]))
 
 
-def classify_many(items: Iterable[tuple[str, str]], batch_size: int = 64) -> Iterator[Triage]:
+def classify_many(items: Iterable[tuple[str, str]], batch_size: int = 256) -> Iterator[Triage]:
     """Triage (text, channel) pairs, in order."""
     nlp = load()
     version = f"{nlp.meta['name']}-{nlp.meta['version']}"
@@ -94,21 +99,23 @@ def classify_many(items: Iterable[tuple[str, str]], batch_size: int = 64) -> Ite
             yield prepare(text, channel)
 
     for i, doc in enumerate(nlp.pipe(prepared(), batch_size=batch_size)):
-        result = decide(nlp, doc, version)
-        if doc.text != originals[i]:
-            result = replace(result, evidence=_locate(result.evidence, doc.text, originals[i]))
+        read = doc.text
+        result = decide(nlp, doc, version, text=read)
+        if read != originals[i]:
+            result = replace(result, evidence=_locate(result.evidence, read, originals[i]))
         originals[i] = ""  # keep no more than the batch in memory
         yield result
 
 
 def detect_language(text: str) -> str:
-    if len(text.strip()) < SHORT_TEXT:
+    """"es" or "en". Only a text with some sign of Spanish is put to the detector (it costs most)."""
+    if len(text.strip()) < SHORT_TEXT or not SPANISH_HINT.search(text):
         return "en"
     language = _language_detector().detect_language_of(text)
     return language.iso_code_639_1.name.lower() if language else "en"
 
 
-def decide(nlp: spacy.Language, doc: Doc, version: str, *, evidence: bool = True) -> Triage:
+def decide(nlp: spacy.Language, doc: Doc, version: str, *, evidence: bool = True, text: str | None = None) -> Triage:
     """Combine the models' probabilities with the rule layer: an active danger signal makes it critical."""
     if all(t.is_space for t in doc):
         scores = {head: {label: round(1 / len(labels), 4) for label in labels} for head, labels in LABELS.items()}
@@ -128,7 +135,7 @@ def decide(nlp: spacy.Language, doc: Doc, version: str, *, evidence: bool = True
     if evidence:
         found.extend(_model_evidence(nlp, doc, chosen))
     return Triage(urgency=chosen["urgency"], emotion=chosen["emotion"], category=chosen["category"],
-                  scores=scores, evidence=found, language=detect_language(doc.text) if evidence else "",
+                  scores=scores, evidence=found, language=detect_language(doc.text if text is None else text) if evidence else "",
                   model_version=version)
 
 
@@ -147,40 +154,30 @@ def _rule_evidence(span) -> dict:
 
 
 def _model_evidence(nlp: spacy.Language, doc: Doc, chosen: dict[str, str]) -> list[dict]:
-    """The words whose removal lowers each chosen label's probability most (occlusion), as spans.
+    """For each chosen label, the words that add most to its score.
 
-    The probes (the text without one word each) are featurized once and scored by all
-    three classifiers, whose models share the featurizer's design (assist/triage/features.py).
+    The classifiers are linear, so a word's share of a label's score is exact: the weights
+    of the features it takes part in (its word, suffix and word pairs), for that label,
+    less their mean over the labels. One batched call per classifier computes them all.
     """
-    candidates = [t for t in doc[:EVIDENCE_MAX_WORDS] if not (t.is_punct or t.is_space or t.is_stop)]
-    if len(doc) < 2 or not candidates:
-        return []  # a one-word message is its own evidence: the rules say what it means
-    words = [t.text for t in doc]
-    spaces = [bool(t.whitespace_) for t in doc]
-    probes = [Doc(nlp.vocab, words=words[:t.i] + words[t.i + 1:], spaces=spaces[:t.i] + spaces[t.i + 1:])
-              for t in candidates]
-    signals = doc.spans[rules.SPAN_KEY]
-    for probe, token in zip(probes, candidates):  # the probe keeps the signals that do not cover the word
-        kept = [(s.start - (s.start > token.i), s.end - (s.end > token.i), s.label_, s._.danger_context)
-                for s in signals if not (s.start <= token.i < s.end)]
-        probe.spans[rules.SPAN_KEY] = [probe[a:b] for a, b, _, _ in kept]
-        for span, (_, _, signal, context) in zip(probe.spans[rules.SPAN_KEY], kept):
-            span.label_ = signal
-            span._.danger_context = context
-    featurizer, *_ = nlp.get_pipe(HEADS["urgency"]).model.layers
-    features = featurizer.predict(probes)
+    flags = doc.to_array([IS_PUNCT, IS_SPACE, IS_STOP])[:EVIDENCE_MAX_WORDS]
+    candidates = [i for i, row in enumerate(flags.tolist()) if not any(row)]
+    if not candidates:
+        return []
+    featurizer = nlp.get_pipe(HEADS["urgency"]).model.layers[0]
+    keys, values, lengths = features.token_features(featurizer.ops, doc, featurizer.attrs["ngram_size"],
+                                                    candidates)
     found = []
     for head, label in chosen.items():
         textcat = nlp.get_pipe(HEADS[head])
-        _, linear, output = textcat.model.layers
-        probabilities = output.predict(linear.predict(features))
+        linear = textcat.model.layers[1]
+        scores = linear.predict((keys, values, lengths)) - linear.get_param("b")
         index = textcat.labels.index(label)
-        base = float(doc.cats[label])
-        drops = sorted(((base - float(row[index]), token) for row, token in zip(probabilities, candidates)),
-                       key=lambda pair: -pair[0])
-        found += [{"start": token.idx, "end": token.idx + len(token.text), "text": token.text, "source": "model",
-                   "label": head, "value": label, "weight": round(drop, 4)}
-                  for drop, token in drops[:EVIDENCE_TOKENS] if drop >= EVIDENCE_MIN_DROP]
+        shares = scores[:, index] - scores.mean(axis=1)
+        ranked = sorted(zip(shares.tolist(), candidates), key=lambda pair: -pair[0])
+        found += [{"start": doc[i].idx, "end": doc[i].idx + len(doc[i].text), "text": doc[i].text,
+                   "source": "model", "label": head, "value": label, "weight": round(share, 3)}
+                  for share, i in ranked[:EVIDENCE_TOKENS] if share >= EVIDENCE_MIN_SHARE]
     return found
 
 

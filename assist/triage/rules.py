@@ -354,7 +354,7 @@ TIME_PATTERNS = [
     [{"LOWER": {"IN": MONTHS}}, DAY_OF_MONTH],
     [{"LOWER": {"IN": ["last", "pasado", "pasada"]}}, {"LOWER": {"IN": WEEKDAYS + MONTHS}}],
 ]
-FOLLOW_UP_SUBJECT = ("re:", "fw:", "fwd:", "aw:", "rv:")  # a reply's subject names an earlier incident
+FOLLOW_UP_SUBJECT = {"re", "fw", "fwd", "aw", "rv"}  # "Re:" ...: a reply's subject names an earlier incident
 NOW_CUES = {"now", "right", "currently", "still", "ahora", "todavía", "todavia", "sigue", "aún"}
 FIGURATIVE = [
     "killing me", "kills me", "killing us", "killed me", "dying to", "i'm dying", "im dying", "dying here",
@@ -409,43 +409,58 @@ class DangerRules:
             self.cues.add(label, [nlp.make_doc(p) for p in phrases])
 
     def __call__(self, doc: Doc) -> Doc:
-        words = {t.lower_ for t in doc}
-        matches = [span for anchors, matcher in self.matchers if anchors is None or words & anchors
-                   for span in matcher(doc, as_spans=True)]
+        strings = doc.vocab.strings
+        lowers = [strings[key] for key in doc.to_array("LOWER").tolist()]
+        words = set(lowers)
+        matches = []
+        for anchors, matcher in self.matchers:
+            if anchors is None:
+                matches += matcher(doc, as_spans=True)
+            elif words & anchors:
+                # Match only around the anchor words: the Matcher's cost grows with the tokens it walks.
+                for start, end in _windows([i for i, w in enumerate(lowers) if w in anchors], len(doc)):
+                    matches += matcher(doc[start:end], as_spans=True)
         spans = _longest_first(matches)
-        tokens = [t for t in doc if not (t.is_punct or t.is_space)]
-        if doc.text.strip().lower().strip(".!¡ ") in CRIES or (
-                len(tokens) <= SHORT_CRY and any(t.lower_ in HELP_WORDS for t in tokens)):
-            spans.append(Span(doc, 0, len(doc), label="cry_for_help"))
+        if len(doc) <= 3 * SHORT_CRY:  # a cry for help is a short message (punctuation aside)
+            tokens = [t for t in doc if not (t.is_punct or t.is_space)]
+            if len(tokens) <= SHORT_CRY and (doc.text.strip().lower().strip(".!¡ ") in CRIES
+                                             or any(t.lower_ in HELP_WORDS for t in tokens)):
+                spans.append(Span(doc, 0, len(doc), label="cry_for_help"))
+        doc.spans[SPAN_KEY] = spans
+        if not spans:
+            return doc  # no signal: no context to weigh
         cues: dict[str, list[Span]] = {}
         for span in self.cues(doc, as_spans=True):
             cues.setdefault(span.label_, []).append(span)
-        cues.setdefault("past", []).extend(t for t in self.times(doc, as_spans=True) if not _clock_time(t))
-        first_line = doc.text.split("\n", 1)[0]
-        if first_line.lower().startswith(FOLLOW_UP_SUBJECT):
+        when = [i for i, w in enumerate(lowers) if w in TIME_WORDS or w[:1].isdigit()]
+        for start, end in _windows(when, len(doc), radius=TIME_WINDOW):
+            cues.setdefault("past", []).extend(t for t in self.times(doc[start:end], as_spans=True)
+                                               if not _clock_time(t))
+        if len(lowers) > 1 and lowers[0] in FOLLOW_UP_SUBJECT and lowers[1] == ":":
+            first_line = doc.text.split("\n", 1)[0]
             cues["subject"] = [doc.char_span(0, len(first_line), alignment_mode="expand")]
-        for span in spans:
-            span._.danger_context = self._context(doc, span, cues)
-        doc.spans[SPAN_KEY] = spans
+        sentences = _sentence_bounds(doc)
+        for span in doc.spans[SPAN_KEY]:
+            span._.danger_context = self._context(doc, span, cues, lowers, sentences[span.start])
         return doc
 
     def category_hint(self, span: Span) -> str:
         return self.categories.get(span.label_, "general")
 
-    def _context(self, doc: Doc, span: Span, cues: dict[str, list[Span]]) -> str:
+    def _context(self, doc: Doc, span: Span, cues: dict[str, list[Span]], lowers: list[str],
+                 sentence: tuple[int, int]) -> str:
         if any(_overlaps(span, cue) for cue in cues.get("figurative", ())):
             return "figurative"
         if span.label_ not in self.negation_inside and _negated(doc, span):
             return "negated"
-        sentence = span.sent if doc.has_annotation("SENT_START") else doc[:]
-        if any(cue.end <= span.start and cue.start >= sentence.start for cue in cues.get("hypothetical", ())):
+        if any(cue.end <= span.start and cue.start >= sentence[0] for cue in cues.get("hypothetical", ())):
             return "hypothetical"
         resolving = cues.get("resolved", []) + cues.get({"escaped": "found", "bleeding": "stopped"}.get(span.label_), [])
         if any(cue.start >= span.start or _overlaps(span, cue) for cue in resolving):
             return "resolved"
         if any(_overlaps(span, cue) for cue in cues.get("subject", ())):
             return "past"
-        says_now = any(t.lower_ in NOW_CUES for t in sentence)
+        says_now = any(word in NOW_CUES for word in lowers[sentence[0]:sentence[1]])
         # Pets left without water or food only get worse with time: a duration makes it no past event.
         if span.label_ != "left_alone" and (cues.get("past") or (cues.get("paperwork") and not says_now)):
             return "past"
@@ -457,28 +472,33 @@ def is_strong(signal: str) -> bool:
     return signal not in WEAK_SIGNALS
 
 
+# Words too frequent in this domain's messages to be worth prefiltering on.
 COMMON = frozenset({"is", "was", "are", "the", "a", "an", "my", "our", "his", "her", "got", "get", "to", "in", "on",
                     "for", "of", "i", "he", "she", "it", "they", "me", "him", "them", "no", "not", "n't", "nt",
-                    "can", "ca", "could", "'s", "has", "been", "just", "with"})
+                    "can", "ca", "could", "'s", "has", "been", "just", "with", "out", "off", "away", "at", "you",
+                    "us", "up", "man", "people", "person", "woman", "see", "saw", *PETS})
+TIME_WORDS = frozenset(["days", "weeks", "months", "years", "día", "días", "dias", "semanas", "meses", "años", "day",
+                        "dia", "week", "semana", "last", "pasado", "pasada"] + MONTHS + WEEKDAYS + ORDINALS)
 
 
 def _anchors(patterns: list[list[dict]]) -> frozenset | None:
-    """Words one of which every match must contain (None: the signal cannot be prefiltered)."""
+    """Words one of which every match must contain (None: a pattern has no word it must contain).
+
+    Each pattern contributes the word set of one token it cannot match without: the one with
+    the fewest domain-common words, then the smallest.
+    """
     anchors: set[str] = set()
     for pattern in patterns:
-        best = None
+        choices = []
         for token in pattern:
-            if token.get("OP") not in (None, "+", "!") or "LOWER" not in token or token.get("OP") == "!":
+            if token.get("OP") not in (None, "+") or "LOWER" not in token:
                 continue
             value = token["LOWER"]
             words = set(value["IN"]) if isinstance(value, dict) else {value}
-            if words & COMMON:
-                continue
-            if best is None or len(words) < len(best):
-                best = words
-        if best is None:
+            choices.append((len(words & COMMON), len(words), sorted(words)))
+        if not choices:
             return None
-        anchors |= best
+        anchors |= set(min(choices)[2])
     return frozenset(anchors)
 
 
@@ -487,6 +507,22 @@ def _pattern(nlp: Language, pattern) -> list[dict]:
     if isinstance(pattern, str):
         return [{"LOWER": token.lower_} for token in nlp.make_doc(pattern)]
     return pattern
+
+
+WINDOW = 12  # tokens on each side of an anchor word that a signal's match can reach
+TIME_WINDOW = 4  # the same for a date or a duration
+
+
+def _windows(positions: list[int], size: int, radius: int = WINDOW) -> list[tuple[int, int]]:
+    """Merge [anchor - radius, anchor + radius] ranges into disjoint token ranges of the doc."""
+    merged: list[list[int]] = []
+    for i in positions:
+        start, end = max(0, i - radius), min(size, i + radius + 1)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
 
 
 def _clock_time(span: Span) -> bool:
@@ -506,6 +542,16 @@ def _longest_first(spans: list[Span]) -> list[Span]:
         if not any(k.label_ == span.label_ and _overlaps(k, span) for k in kept):
             kept.append(span)
     return kept
+
+
+def _sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
+    """For each token, the (start, end) of its sentence; one sentence when none were set."""
+    starts = [i for i, flag in enumerate(doc.to_array("SENT_START").tolist()) if flag == 1 or i == 0]
+    bounds = []
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(doc)
+        bounds += [(start, end)] * (end - start)
+    return bounds
 
 
 def _negated(doc: Doc, span: Span) -> bool:
