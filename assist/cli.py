@@ -78,6 +78,36 @@ def evaluate(file):
     click.echo(score(load(), messages).format())
 
 
+@main.group()
+def playbooks():
+    """Playbooks: validate and test them."""
+
+
+@playbooks.command("check")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+def playbooks_check(folder):
+    """Validate every playbook of FOLDER (default: the shipped ones) and run all their tests."""
+    from assist import playbooks as playbook_engine
+    from assist.triage import classify
+
+    folder = folder or playbook_engine.DEFAULT_DIR
+    try:
+        loaded = playbook_engine.load_dir(folder)
+    except playbook_engine.PlaybookError as exc:
+        click.echo(str(exc), err=True)
+        raise click.ClickException(f"{folder}: invalid playbooks") from None
+    results = playbook_engine.run_tests(loaded, classify)
+    for result in results:
+        if not result.passed:
+            click.echo(f"FAIL {result.playbook}: {result.text!r}: {result.detail}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(loaded)} playbooks valid; {len(results) - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+    if not any(not p.when.specificity() for p in loaded):
+        raise click.ClickException("no fallback: one playbook needs an empty `when`")
+
+
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:
     """Read JSON lines with id, channel and text (and the labels), naming a bad line."""
     from assist.triage.labels import LABELS

@@ -1,0 +1,324 @@
+"""Playbooks: validated YAML rules that choose the bot's first reply, agents' suggestions and the route."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from assist.triage.labels import CATEGORY, EMOTION, QUEUES, URGENCY
+from channels.sms import segment_count
+
+DEFAULT_DIR = Path(__file__).parents[1] / "playbooks"
+SMS_MAX_SEGMENTS = 2
+# The values templates may use, with the neutral word a missing one renders as.
+NEUTRAL = {
+    "first_name": "there",
+    "pet_name": "your pet",
+    "sitter_name": "your sitter",
+    "owner_name": "the owner",
+    "booking_service": "your booking",
+    "case_id": "your case",
+    "queue": "our team",
+    "sla_minutes": "a few",
+    "team_name": "the incident team",
+}
+# Long but plausible values: an SMS reply must fit its segments with them too.
+SAMPLE = {**NEUTRAL, "first_name": "Alexandria", "pet_name": "Mr Biscuit", "sitter_name": "Jordan Livingstone",
+          "owner_name": "Priyanka Raman", "case_id": "123456", "sla_minutes": "240"}
+
+Channel = Literal["sms", "voice", "email"]
+Role = Literal["owner", "sitter"]
+Urgency = Literal[URGENCY]
+Emotion = Literal[EMOTION]
+Category = Literal[CATEGORY]
+Queue = Literal[QUEUES]
+
+
+class PlaybookError(ValueError):
+    """A playbook file is invalid; the message names the file, line and field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class When(Strict):
+    urgency: list[Urgency] = []
+    emotion: list[Emotion] = []
+    category: list[Category] = []
+    channel: list[Channel] = []
+    role: list[Role] = []
+    keywords: list[str] = []
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, words: list[str]) -> list[str]:
+        if any(not w.strip() for w in words):
+            raise ValueError("a keyword is empty")
+        return [w.strip().lower() for w in words]
+
+    def specificity(self) -> int:
+        """How many conditions narrow this `when` (a tie-breaker after priority)."""
+        return sum(bool(getattr(self, name)) for name in type(self).model_fields)
+
+
+class Route(Strict):
+    queue: Queue
+    priority: int = Field(ge=1, le=4)
+    escalate: bool = False
+    first_response_minutes: int = Field(gt=0, le=10080)
+
+
+class AutoReply(Strict):
+    sms: str
+    voice: str
+    email: str
+
+
+class Suggestions(Strict):
+    default: list[str] = Field(min_length=1)
+    anger: list[str] = []
+    fear: list[str] = []
+    sadness: list[str] = []
+    joy: list[str] = []
+    neutral: list[str] = []
+
+
+class Expect(Strict):
+    queue: Queue | None = None
+    priority: int | None = Field(default=None, ge=1, le=4)
+    playbook: str | None = None
+
+
+class Sample(Strict):
+    text: str = Field(min_length=1)
+    channel: Channel = "sms"
+    role: Role | None = None
+    expect: Expect = Expect()
+
+
+class Playbook(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1)
+    priority: int = Field(ge=0, le=1000)
+    when: When = When()
+    route: Route
+    auto_reply: AutoReply
+    suggestions: Suggestions
+    checklist: list[str] = []
+    tests: list[Sample] = []
+
+    def matches(self, *, urgency: str, emotion: str, category: str, channel: str, role: str | None,
+                text: str) -> bool:
+        w = self.when
+        return ((not w.urgency or urgency in w.urgency) and (not w.emotion or emotion in w.emotion)
+                and (not w.category or category in w.category) and (not w.channel or channel in w.channel)
+                and (not w.role or role in w.role)
+                and (not w.keywords or any(_has_phrase(text, k) for k in w.keywords)))
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+# -- templates ----------------------------------------------------------------------------------
+
+class _Neutral(dict):
+    """A template context where a missing or empty value is its neutral word."""
+
+    def __init__(self, values: dict):
+        super().__init__(NEUTRAL)
+        self.update({k: v for k, v in values.items() if k in NEUTRAL and v not in (None, "")})
+
+
+_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
+def render(template: str, context: dict) -> str:
+    """Render a validated template in the sandbox; unknown or empty values become neutral words."""
+    return _env.from_string(template).render(_Neutral(context)).strip()
+
+
+def check_template(template: str) -> str | None:
+    """Return why a template is refused (syntax, an unknown name, reaching into internals), or None."""
+    try:
+        tree = _env.parse(template)
+    except TemplateSyntaxError as exc:
+        return f"template syntax error: {exc.message}"
+    unknown = meta.find_undeclared_variables(tree) - set(NEUTRAL)
+    if unknown:
+        return f"unknown template value(s): {', '.join(sorted(unknown))} (allowed: {', '.join(NEUTRAL)})"
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Filter, nodes.For,
+                               nodes.Import, nodes.Macro, nodes.Assign)):
+        return f"template uses {type(node).__name__.lower()}: only plain values like {{{{ first_name }}}} are allowed"
+    try:
+        _env.from_string(template).render(_Neutral(SAMPLE))
+    except SecurityError as exc:
+        return f"template refused by the sandbox: {exc}"
+    return None
+
+
+# -- loading and validation ------------------------------------------------------------------------
+
+def _line_map(node, path=(), lines=None) -> dict[tuple, int]:
+    """Map each field path of a YAML document to its 1-based line."""
+    lines = {} if lines is None else lines
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            here = path + (key.value,)
+            lines[here] = key.start_mark.line + 1
+            _line_map(value, here, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), lines)
+    return lines
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
+    for end in range(len(loc), 0, -1):
+        if tuple(loc[:end]) in lines:
+            return lines[tuple(loc[:end])]
+    return 1
+
+
+def parse(text: str, source: str = "<playbook>") -> Playbook:
+    """Parse and validate one playbook document.
+
+    Raises:
+        PlaybookError: "source:line: field: what is wrong" for the first problems found.
+    """
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PlaybookError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: "
+                            f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{source}:1: a playbook is a mapping of fields (id, name, when, route, ...)")
+    lines = _line_map(node)
+    try:
+        playbook = Playbook.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{source}:{_line_of(lines, e['loc'])}: {'.'.join(map(str, e['loc'])) or 'playbook'}: {e['msg']}"
+                    for e in exc.errors()]
+        raise PlaybookError("\n".join(problems)) from None
+    problems = []
+    templates = [(("auto_reply", ch), getattr(playbook.auto_reply, ch)) for ch in ("sms", "voice", "email")]
+    templates += [(("suggestions", emotion, i), text)
+                  for emotion in type(playbook.suggestions).model_fields
+                  for i, text in enumerate(getattr(playbook.suggestions, emotion))]
+    for loc, template in templates:
+        reason = check_template(template)
+        if reason:
+            problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(map(str, loc))}: {reason}")
+    if not problems:
+        segments = segment_count(render(playbook.auto_reply.sms, SAMPLE))
+        if segments > SMS_MAX_SEGMENTS:
+            problems.append(f"{source}:{_line_of(lines, ('auto_reply', 'sms'))}: auto_reply.sms: {segments} SMS "
+                            f"segments with long names; at most {SMS_MAX_SEGMENTS}")
+    if problems:
+        raise PlaybookError("\n".join(problems))
+    return playbook
+
+
+def load_dir(folder: Path = DEFAULT_DIR) -> list[Playbook]:
+    """Load and validate every *.yaml playbook of folder; ids must be unique.
+
+    Raises:
+        PlaybookError: every problem of every file, one per line.
+    """
+    playbooks, problems, seen = [], [], {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            playbook = parse(path.read_text(encoding="utf-8"), str(path))
+        except PlaybookError as exc:
+            problems.append(str(exc))
+            continue
+        if playbook.id in seen:
+            problems.append(f"{path}:1: id: {playbook.id!r} is also the id of {seen[playbook.id]}")
+        seen[playbook.id] = path
+        playbooks.append(playbook)
+    if problems:
+        raise PlaybookError("\n".join(problems))
+    return playbooks
+
+
+# -- matching ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    playbook: Playbook
+    auto_reply: str
+    suggestions: list[str]
+    checklist: list[str]
+    queue: str
+    priority: int
+    escalate: bool
+    first_response_minutes: int
+    context: dict = field(default_factory=dict)
+
+
+def ordered(playbooks: list[Playbook]) -> list[Playbook]:
+    """Matching order: priority, then specificity, then id (so the order never depends on file order)."""
+    return sorted(playbooks, key=lambda p: (-p.priority, -p.when.specificity(), p.id))
+
+
+def decide(playbooks: list[Playbook], *, urgency: str, emotion: str, category: str, channel: str, text: str,
+           role: str | None = None, context: dict | None = None) -> Decision:
+    """Match the first playbook in order and render its reply and suggestions.
+
+    Raises:
+        PlaybookError: no playbook matches (the published set lacks a fallback).
+    """
+    for playbook in ordered(playbooks):
+        if playbook.matches(urgency=urgency, emotion=emotion, category=category, channel=channel, role=role,
+                            text=text):
+            break
+    else:
+        raise PlaybookError("no playbook matches and there is no fallback (a playbook with an empty `when`)")
+    route = playbook.route
+    values = {"queue": route.queue, "sla_minutes": route.first_response_minutes, **(context or {})}
+    emotion_suggestions = getattr(playbook.suggestions, emotion, []) or playbook.suggestions.default
+    return Decision(
+        playbook=playbook,
+        auto_reply=render(getattr(playbook.auto_reply, channel), values),
+        suggestions=[render(s, values) for s in emotion_suggestions],
+        checklist=list(playbook.checklist),
+        queue=route.queue, priority=route.priority, escalate=route.escalate,
+        first_response_minutes=route.first_response_minutes, context=values,
+    )
+
+
+@dataclass(frozen=True)
+class TestResult:
+    playbook: str
+    text: str
+    passed: bool
+    detail: str
+
+
+def run_tests(playbooks: list[Playbook], classify) -> list[TestResult]:
+    """Run every playbook's samples through triage and matching against the whole set."""
+    results = []
+    for playbook in playbooks:
+        for sample in playbook.tests:
+            triage = classify(sample.text, sample.channel)
+            decision = decide(playbooks, urgency=triage.urgency, emotion=triage.emotion, category=triage.category,
+                              channel=sample.channel, text=sample.text, role=sample.role)
+            expected = {"playbook": sample.expect.playbook or playbook.id, "queue": sample.expect.queue,
+                        "priority": sample.expect.priority}
+            actual = {"playbook": decision.playbook.id, "queue": decision.queue, "priority": decision.priority}
+            wrong = [f"{k}: expected {v}, got {actual[k]}" for k, v in expected.items() if v is not None
+                     and actual[k] != v]
+            detail = "; ".join(wrong) + (f" (triage: {triage.urgency}/{triage.emotion}/{triage.category})"
+                                         if wrong else "")
+            results.append(TestResult(playbook.id, sample.text, not wrong, detail))
+    return results
