@@ -176,7 +176,7 @@ SIGNALS = [
         [_any(["got", "gets", "get", "getting", "is", "broke", "running", "ran"]), {"LOWER": "loose"}],
         "on the loose",
         [{"LOWER": "no"}, {"LOWER": "sign"}, {"LOWER": "of"},
-         {"LOWER": {"IN": PETS + OBJECT_PRONOUNS + ["my", "the", "our"]}}],
+         {"LOWER": {"IN": ["the", "my", "our", "her", "his", "their"]}, "OP": "?"}, _any(PETS + ["him", "her", "them"])],
         [{"LOWER": "no"}, {"LOWER": "sign"}, {"LOWER": "of"}, {"IS_TITLE": True}],
         "no lo encuentro", "no la encuentro", "no los encuentro",
         "no lo encontramos", "no la encontramos", "se salió", "se salio",
@@ -267,7 +267,11 @@ SIGNALS = [
 
 # Whole messages that are a bare cry for help (the taxonomy: critical / general).
 HELP_WORDS = {"help", "sos", "ayuda", "auxilio", "socorro", "ayúdame", "ayudame", "ayudenme", "ayúdenme"}
-SHORT_CRY = 6  # tokens: a message this short that asks for help is a cry for help
+SHORT_CRY = 6  # tokens: a message this short that only asks for help is a cry for help
+# Words that may stand beside "help" in a bare cry ("pls help me now"); "thank you for your help" is none.
+CRY_FILLERS = {"please", "pls", "plz", "me", "us", "now", "i", "need", "someone", "somebody", "anyone", "por",
+               "favor", "hola", "urgent", "asap", "quick", "fast", "ahora", "necesito", "alguien", "ya", "we",
+               "hello", "hi", "hey"}
 CRIES = {"help", "help!", "help me", "please help", "help please", "sos", "ayuda", "auxilio", "ayúdame",
          "ayudame", "help us", "emergency", "urgent help"}
 
@@ -423,8 +427,9 @@ class DangerRules:
         spans = _longest_first(matches)
         if len(doc) <= 3 * SHORT_CRY:  # a cry for help is a short message (punctuation aside)
             tokens = [t for t in doc if not (t.is_punct or t.is_space)]
+            said = {t.lower_ for t in tokens}
             if len(tokens) <= SHORT_CRY and (doc.text.strip().lower().strip(".!¡ ") in CRIES
-                                             or any(t.lower_ in HELP_WORDS for t in tokens)):
+                                             or (said & HELP_WORDS and said <= HELP_WORDS | CRY_FILLERS)):
                 spans.append(Span(doc, 0, len(doc), label="cry_for_help"))
         doc.spans[SPAN_KEY] = spans
         if not spans:
