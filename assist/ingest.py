@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, contacts, triage
+from assist import audit, contacts, routing, triage
 from assist.triage.labels import URGENCY
 from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
@@ -16,12 +16,6 @@ from channels.sms import segment_count
 
 log = logging.getLogger(__name__)
 
-# The acknowledgement for a new case (a later playbook issue makes it configurable).
-# Kept in GSM-7 and within two SMS segments.
-ACKNOWLEDGEMENT = (
-    "Thanks, the incident team has your message (case #{case_id}). A person will reply soon. "
-    "If a pet or person is in danger now, call 911 or your nearest emergency vet."
-)
 HELP_TEXT = (
     "Incident team: text us what happened and a person will reply. "
     "Emergencies: call 911 or your nearest emergency vet. Reply STOP to opt out, START to opt back in."
@@ -48,32 +42,35 @@ OPENS_NO_CASE = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN})
 
 
 def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
-    """Store inbound once, resolve its contact and case, and say what to answer on the channel.
+    """Store inbound once, resolve its contact and case, triage and route it, and say what to answer.
 
-    A redelivery (same channel id or idempotency token) stores nothing and gets the first answer.
+    The message is committed before anything else happens to it. A redelivery (same channel id or
+    idempotency token) stores nothing and gets the first answer; if triage failed the first time,
+    the redelivery finishes it.
     """
     try:
-        result = _ingest_once(session, inbound)
+        message, duplicate = _store(session, inbound)
     except IntegrityError:
         # The same delivery, or the same new contact, was stored concurrently: read it back.
         session.rollback()
-        result = _ingest_once(session, inbound)
-    # Triage runs once the message is safely stored; a redelivery finishes it if it failed before.
+        message, duplicate = _store(session, inbound)
     # Locking the message first (then its case) keeps concurrent redeliveries from deadlocking.
-    message = session.scalars(select(Message).where(Message.id == result.message_id).with_for_update()
+    message = session.scalars(select(Message).where(Message.id == message.id).with_for_update()
                               .execution_options(populate_existing=True)).one()
     if message.triage is None:
-        apply_triage(session, message)
+        _triage_and_respond(session, message, automated=inbound.automated)
+        if message.case is not None:
+            routing.schedule_sla_check(message.case)  # after the commit: the job reads the routed case
     else:
         session.commit()
-    return result
+    return _result(session, message, duplicate=duplicate)
 
 
-def _ingest_once(session: Session, inbound: InboundMessage) -> IngestResult:
+def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
     stored = _find_stored(session, inbound)
     if stored is not None:
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
-        return _result(session, stored, duplicate=True)
+        return stored, True
 
     address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
     contact = contacts.find_or_create(session, **address)
@@ -101,40 +98,38 @@ def _ingest_once(session: Session, inbound: InboundMessage) -> IngestResult:
     if opened:
         audit.record(session, "case.opened", case=case, message=message, channel=inbound.channel)
     audit.record(session, "message.received", case=case, message=message, channel=inbound.channel)
-
-    reply_text = _reply_text(contact, case, inbound.keyword, opened)
-    if reply_text:
-        _store_reply(session, message, reply_text)
     session.commit()
     log.info("stored %s message %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
              case.id if case else None)
-    return _result(session, message, duplicate=False)
+    return message, False
 
 
 PRIORITY = {label: rank for rank, label in enumerate(URGENCY, 1)}  # critical is priority 1
 
 
-def apply_triage(session: Session, message: Message) -> None:
-    """Triage a stored inbound message; its case takes the highest urgency of its inbound messages."""
+def _triage_and_respond(session: Session, message: Message, *, automated: bool) -> None:
+    """Triage a stored message, route its case by the playbooks, and store the bot's reply, if any."""
     result = triage.classify(message.text, message.channel)
     message.triage = result.to_dict()
     message.language = result.language
     case = message.case
+    reply, playbook_id = None, None
     if case is not None:
         urgencies = [m.triage["urgency"] for m in case.messages
                      if m.direction == Direction.INBOUND and m.triage is not None]
         case.urgency = min(urgencies, key=PRIORITY.__getitem__)
-        case.priority = PRIORITY[case.urgency]
+        decision = routing.route(session, case, message, result)
+        if message.keyword is None and not routing.auto_replied(case, decision.playbook.id):
+            reply, playbook_id = decision.auto_reply, decision.playbook.id
+    if message.keyword == Keyword.HELP:
+        reply, playbook_id = HELP_TEXT, None  # carriers require HELP to be answered with the program's help
+    if message.contact.opted_out or automated:
+        reply = None  # nothing is sent to an opted-out contact; automated mail is never answered
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
+    if reply:
+        _store_reply(session, message, reply, playbook_id)
     session.commit()
-
-
-def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
-    same_delivery = (Message.channel == inbound.channel) & (Message.channel_id == inbound.channel_id)
-    if inbound.idempotency_token:
-        same_delivery |= Message.idempotency_token == inbound.idempotency_token
-    return session.scalars(select(Message).where(same_delivery).order_by(Message.id)).first()
 
 
 def _open_case(session: Session, contact: Contact) -> Case | None:
@@ -144,28 +139,25 @@ def _open_case(session: Session, contact: Contact) -> Case | None:
     ).first()
 
 
-def _reply_text(contact: Contact, case: Case | None, keyword: Keyword | None, opened: bool) -> str | None:
-    if contact.opted_out:
-        return None  # nothing is sent to an opted-out contact, not even help
-    if keyword == Keyword.HELP:
-        return HELP_TEXT
-    if opened and keyword is None:
-        return ACKNOWLEDGEMENT.format(case_id=case.id)
-    return None
-
-
-def _store_reply(session: Session, inbound: Message, text: str) -> Message:
+def _store_reply(session: Session, inbound: Message, text: str, playbook_id: str | None) -> Message:
     """Store the reply that goes back in the webhook's answer (TwiML): the carrier sends it."""
     reply = Message(
         case=inbound.case, contact=inbound.contact, direction=Direction.OUTBOUND, channel=inbound.channel,
         sender=inbound.recipient, recipient=inbound.sender, text=text, original=text,
-        in_reply_to_id=inbound.id, delivery_status=DeliveryStatus.QUEUED, attempts=1,
+        in_reply_to_id=inbound.id, delivery_status=DeliveryStatus.QUEUED, attempts=1, playbook_id=playbook_id,
         segments=segment_count(text) if inbound.channel == Channel.SMS else None,
         sent_at=datetime.now(timezone.utc),
     )
     session.add(reply)
     session.flush()
     return reply
+
+
+def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
+    same_delivery = (Message.channel == inbound.channel) & (Message.channel_id == inbound.channel_id)
+    if inbound.idempotency_token:
+        same_delivery |= Message.idempotency_token == inbound.idempotency_token
+    return session.scalars(select(Message).where(same_delivery).order_by(Message.id)).first()
 
 
 def _result(session: Session, message: Message, *, duplicate: bool) -> IngestResult:

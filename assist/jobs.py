@@ -94,6 +94,22 @@ def _record_failure(session, message: Message, error: str, *, reason: str, final
     log.warning("send of message %s failed (attempt %s, final=%s): %s", message.id, message.attempts, final, reason)
 
 
+def check_first_response(case_id: int) -> bool:
+    """Scheduled at a case's first-response due time: escalate it to the lead if nobody answered."""
+    from assist import routing
+    from assist.models import Case
+
+    session = db.session()
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotSendable(f"case {case_id} does not exist")
+    breached = routing.check_first_response(session, case, datetime.now(timezone.utc))
+    session.commit()
+    if breached:
+        log.warning("case %s breached its first-response SLA (queue %s); escalated", case.id, case.queue)
+    return breached
+
+
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:
     """Sandbox mode: call a StatusCallback URL as Twilio would, signed with the auth token."""
     validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])

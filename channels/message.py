@@ -40,6 +40,7 @@ class InboundMessage:
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     keyword: Keyword | None = None
     idempotency_token: str | None = None  # a carrier's redelivery token, when it sends one
+    automated: bool = False  # sent by a machine (auto-reply, bounce, list): never answered
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
 
 

@@ -127,7 +127,8 @@ def test_each_fixture_is_stored_and_answered_with_twiml(twilio, session, name):
     assert message.text == form["Body"]
     assert message.case_id is not None
     assert [a["ref"] for a in message.attachments] == [form[f"MediaUrl{i}"] for i in range(int(form["NumMedia"]))]
-    assert f"case #{message.case_id}" in reply.text
+    bot = session.scalars(select(Message).where(Message.in_reply_to_id == message.id)).one()
+    assert reply.text == bot.text and bot.playbook_id is not None
     assert reply.get("action").startswith("http://localhost/twilio/sms/status?message=")
 
 

@@ -1,0 +1,93 @@
+"""Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
+
+import functools
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from assist import audit, playbooks, queues
+from assist.models import Booking, Case, CaseStatus, Direction, Message
+from assist.triage import Triage
+
+TEAM_NAME = "the incident team"
+
+
+@functools.cache
+def published() -> tuple[playbooks.Playbook, ...]:
+    """The playbooks in force (the shipped set; loaded once per process)."""
+    return tuple(playbooks.load_dir())
+
+
+def route(session: Session, case: Case, message: Message, triage: Triage) -> playbooks.Decision:
+    """Decide by the playbooks for message; the case keeps the most urgent route it has had."""
+    contact = case.contact
+    role = contact.member.role.value if contact.member else None
+    decision = playbooks.decide(list(published()), urgency=triage.urgency, emotion=triage.emotion,
+                                category=triage.category, channel=message.channel, text=message.text,
+                                role=role, context=context_of(session, case))
+    if case.playbook_id is None or decision.priority < case.priority:
+        case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
+        due = case.created_at + timedelta(minutes=decision.first_response_minutes)
+        if case.first_response_due_at is None or due < case.first_response_due_at:
+            case.first_response_due_at = due
+        audit.record(session, "case.routed", case=case, message=message, playbook=decision.playbook.id,
+                     queue=decision.queue, priority=decision.priority, escalate=decision.escalate)
+    return decision
+
+
+def auto_replied(case: Case, playbook_id: str) -> bool:
+    """Whether the bot already answered this case from this playbook (it answers once per case and playbook)."""
+    return any(m.direction == Direction.OUTBOUND and m.playbook_id == playbook_id for m in case.messages)
+
+
+def context_of(session: Session, case: Case) -> dict:
+    """The values playbook templates may use; unknown ones stay out (they render as neutral words)."""
+    contact = case.contact
+    values = {"case_id": case.id, "team_name": TEAM_NAME}
+    if contact.name:
+        values["first_name"] = contact.name.split()[0]
+    member = contact.member
+    if member is None:
+        return values
+    booking = _current_booking(session, member.id)
+    if booking is not None:
+        values.update(sitter_name=booking.sitter.name, owner_name=booking.owner.name,
+                      booking_service=booking.service)
+        if booking.pets:
+            values["pet_name"] = booking.pets[0].name
+    if "pet_name" not in values and member.pets:
+        values["pet_name"] = member.pets[0].name
+    return values
+
+
+def _current_booking(session: Session, member_id: int) -> Booking | None:
+    """The member's booking going on now, else the one that ended last."""
+    now = datetime.now(timezone.utc)
+    mine = or_(Booking.owner_id == member_id, Booking.sitter_id == member_id)
+    current = session.scalars(select(Booking).where(mine, Booking.starts_at <= now, Booking.ends_at >= now)
+                              .order_by(Booking.starts_at.desc())).first()
+    return current or session.scalars(select(Booking).where(mine, Booking.ends_at < now)
+                                      .order_by(Booking.ends_at.desc())).first()
+
+
+def schedule_sla_check(case: Case) -> None:
+    """Schedule the first-response check of a committed case at its due time (an RQ scheduled job)."""
+    if case.first_response_due_at is None or case.first_response_at is not None:
+        return
+    queue_name = "critical" if case.priority == 1 else "default"
+    queues.queue(queue_name).enqueue_at(case.first_response_due_at, "assist.jobs.check_first_response", case.id,
+                                        job_id=f"sla-{case.id}-{int(case.first_response_due_at.timestamp())}")
+
+
+def check_first_response(session: Session, case: Case, now: datetime) -> bool:
+    """Escalate an open case nobody answered by its due time; return whether it breached."""
+    due = case.first_response_due_at
+    if not case.is_open or case.first_response_at is not None or due is None or now < due \
+            or case.sla_breached_at is not None:
+        return False
+    case.sla_breached_at = now
+    case.status = CaseStatus.ESCALATED
+    audit.record(session, "case.sla_breached", case=case, due=due.isoformat(), queue=case.queue,
+                 minutes_late=round((now - due).total_seconds() / 60, 1))
+    return True

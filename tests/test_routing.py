@@ -1,0 +1,119 @@
+"""Routing by the playbooks: queue, priority, one auto-reply per case and playbook, the first-response SLA."""
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from assist import outbound, queues, routing
+from assist.ingest import ingest
+from assist.models import Case, CaseStatus, Direction, Event, Message
+from assist.simulate import sms_params
+from channels.message import Channel, InboundMessage
+from conftest import ACCOUNT_SID, TEAM_NUMBER
+
+CUSTOMER = "+15035550177"
+
+
+def sms(body: str) -> dict:
+    return sms_params(from_=CUSTOMER, to=TEAM_NUMBER, body=body, account_sid=ACCOUNT_SID)
+
+
+def replies(response) -> list[str]:
+    return [m.text for m in ET.fromstring(response.content)]
+
+
+def test_a_critical_sms_is_routed_to_the_emergency_queue_with_its_playbook_reply(live_server, session):
+    response = live_server.post_signed("/twilio/sms", sms("my dog just ate a whole bar of dark chocolate!!"))
+    [reply] = replies(response)
+    case = session.scalars(select(Case)).one()
+    assert (case.queue, case.priority, case.urgency) == ("emergency", 1, "critical")
+    bot = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
+    assert bot.playbook_id == case.playbook_id and bot.text == reply
+    assert case.first_response_due_at == case.created_at + timedelta(
+        minutes=next(p for p in routing.published() if p.id == case.playbook_id).route.first_response_minutes)
+    assert session.scalars(select(Event).where(Event.kind == "case.routed")).one().data["queue"] == "emergency"
+
+
+def test_a_follow_up_on_an_open_case_gets_no_second_auto_reply(live_server, session):
+    first = live_server.post_signed("/twilio/sms", sms("the sitter never showed up and my flight leaves in an hour"))
+    second = live_server.post_signed("/twilio/sms", sms("still no sign of the sitter, she isn't answering"))
+    assert len(replies(first)) == 1
+    assert replies(second) == []
+    assert len(session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).all()) == 1
+
+
+def test_a_worse_follow_up_reroutes_the_case_and_answers_from_the_new_playbook(live_server, session):
+    live_server.post_signed("/twilio/sms", sms("quick question about how payouts work"))
+    case = session.scalars(select(Case)).one()
+    assert case.queue == "support"
+    worse = live_server.post_signed("/twilio/sms", sms("wait, the dog just got out the front door and ran off!"))
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert (case.queue, case.priority, case.urgency) == ("emergency", 1, "critical")
+    assert len(replies(worse)) == 1
+
+
+def test_automated_senders_are_never_answered(session):
+    automated = InboundMessage(channel=Channel.SMS, channel_id="SMauto", sender=CUSTOMER, recipient=TEAM_NUMBER,
+                               text="Out of office: back Monday", original="Out of office: back Monday",
+                               automated=True)
+    result = ingest(session, automated)
+    assert result.reply is None and result.case_id is not None
+
+
+def test_templates_get_the_members_context(session):
+    from io import StringIO
+
+    from assist import members
+
+    members.import_csv(session, StringIO("member_id,role,name,phone,email,pet_name,pet_species,pet_breed,pet_notes\n"
+                                         f"M-9,owner,Rosa Diaz,{CUSTOMER},,Pico,dog,,\n"))
+    session.commit()
+    message = InboundMessage(channel=Channel.SMS, channel_id="SMctx", sender=CUSTOMER, recipient=TEAM_NUMBER,
+                             text="my dog got out", original="my dog got out")
+    ingest(session, message)
+    case = session.scalars(select(Case)).one()
+    context = routing.context_of(session, case)
+    assert context["first_name"] == "Rosa" and context["pet_name"] == "Pico" and context["case_id"] == case.id
+
+
+def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain):
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    case = session.scalars(select(Case)).one()
+    with app.app_context():
+        registry = ScheduledJobRegistry(queue=queues.queue("critical"))
+        [job_id] = registry.get_job_ids()
+        assert job_id.startswith(f"sla-{case.id}-")
+        scheduled = registry.get_scheduled_time(job_id)
+    scheduled = scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=timezone.utc)
+    assert abs((scheduled - case.first_response_due_at).total_seconds()) < 1
+
+    # Time passes: the due time is now in the past, for the case and for its scheduled job.
+    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    case.first_response_due_at = past
+    session.commit()
+    with app.app_context():
+        from rq.job import Job
+
+        registry.schedule(Job.fetch(job_id, connection=queues.connection()), past)
+    drain()
+
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.status == CaseStatus.ESCALATED and case.sla_breached_at is not None
+    event = session.scalars(select(Event).where(Event.kind == "case.sla_breached")).one()
+    assert event.case_id == case.id and event.data["queue"] == "emergency"
+
+
+def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, make_user):
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    agent = make_user()
+    case = session.scalars(select(Case)).one()
+    outbound.create_reply(session, case, "I'm calling you now.", author=agent)  # the first response
+    session.commit()
+    assert case.first_response_at is not None
+    late = case.first_response_due_at + timedelta(seconds=1)
+    assert not routing.check_first_response(session, case, late)
+    assert case.status != CaseStatus.ESCALATED and case.sla_breached_at is None
