@@ -304,3 +304,25 @@ class Event(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship()
+
+
+class PlaybookVersion(Base):
+    """One saved text of a playbook; the newest published one is in force. Rows are never changed
+    but to publish them: a rollback publishes a new copy of an old text."""
+
+    __tablename__ = "playbook_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    playbook_id: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    yaml: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+
+    __table_args__ = (UniqueConstraint("playbook_id", "number", name="uq_playbook_versions_number"),)

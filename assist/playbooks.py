@@ -1,5 +1,6 @@
 """Playbooks: validated YAML rules that choose the bot's first reply, agents' suggestions and the route."""
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,31 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
 
 
 def parse(text: str, source: str = "<playbook>") -> Playbook:
+    """Parse and validate one playbook document.
+
+    Raises:
+        PlaybookError: "source:line: field: what is wrong" for the first problems found.
+    """
+    playbook, problems = _parse(text)
+    if problems:
+        raise PlaybookError("\n".join(p.replace(SOURCE, source, 1) for p in problems))
+    return playbook
+
+
+SOURCE = "\0source"  # stands for the file name in cached problems
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> tuple[Playbook | None, tuple[str, ...]]:
+    """Validate text once (templates are compiled and rendered): every process re-reads the same texts."""
+    source = SOURCE
+    try:
+        return _validate(text, source), ()
+    except PlaybookError as exc:
+        return None, tuple(str(exc).splitlines())
+
+
+def _validate(text: str, source: str) -> Playbook:
     """Parse and validate one playbook document.
 
     Raises:

@@ -1,29 +1,22 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
-import functools
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, playbooks, queues
+from assist import audit, playbook_versions, playbooks, queues
 from assist.models import Booking, Case, CaseStatus, Direction, Message
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
 
 
-@functools.cache
-def published() -> tuple[playbooks.Playbook, ...]:
-    """The playbooks in force (the shipped set; loaded once per process)."""
-    return tuple(playbooks.load_dir())
-
-
 def route(session: Session, case: Case, message: Message, triage: Triage) -> playbooks.Decision:
     """Decide by the playbooks for message; the case keeps the most urgent route it has had."""
     contact = case.contact
     role = contact.member.role.value if contact.member else None
-    decision = playbooks.decide(list(published()), urgency=triage.urgency, emotion=triage.emotion,
+    decision = playbooks.decide(list(playbook_versions.published(session)), urgency=triage.urgency, emotion=triage.emotion,
                                 category=triage.category, channel=message.channel, text=message.text,
                                 role=role, context=context_of(session, case))
     if case.playbook_id is None or decision.priority < case.priority:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from assist import outbound, queues, routing
+from assist import outbound, playbook_versions, queues, routing
 from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Direction, Event, Message
 from assist.simulate import sms_params
@@ -32,7 +32,8 @@ def test_a_critical_sms_is_routed_to_the_emergency_queue_with_its_playbook_reply
     bot = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
     assert bot.playbook_id == case.playbook_id and bot.text == reply
     assert case.first_response_due_at == case.created_at + timedelta(
-        minutes=next(p for p in routing.published() if p.id == case.playbook_id).route.first_response_minutes)
+        minutes=next(p for p in playbook_versions.published(session)
+                     if p.id == case.playbook_id).route.first_response_minutes)
     assert session.scalars(select(Event).where(Event.kind == "case.routed")).one().data["queue"] == "emergency"
 
 
