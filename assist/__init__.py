@@ -14,7 +14,7 @@ csrf = CSRFProtect()
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the web app: defaults, then the environment, then test_config."""
     from assist import api, auth, cli, config, db, ingest, outbound, queues, sandbox
-    from assist.web import admin, console
+    from assist.web import admin, console, playbooks as playbook_pages
     from channels import sms
 
     app = Flask(__name__, instance_path=_absolute(os.environ.get("INSTANCE_PATH")), instance_relative_config=True)
@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(playbook_pages.bp)
     if app.config["TWILIO_SANDBOX"]:
         app.register_blueprint(sandbox.bp)
         csrf.exempt(sandbox.create_message)

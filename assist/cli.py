@@ -108,6 +108,19 @@ def playbooks_check(folder):
         raise click.ClickException("no fallback: one playbook needs an empty `when`")
 
 
+@playbooks.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("playbooks"))
+@with_appcontext
+def playbooks_export(folder):
+    """Write the published playbooks from the database to FOLDER (default: playbooks/) as YAML."""
+    from assist import db as database, playbook_versions
+
+    session = database.session()
+    playbook_versions.published(session)  # seeds an empty database first
+    written = playbook_versions.export(session, folder)
+    click.echo(f"wrote {len(written)} playbooks to {folder}")
+
+
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:
     """Read JSON lines with id, channel and text (and the labels), naming a bad line."""
     from assist.triage.labels import LABELS

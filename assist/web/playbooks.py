@@ -1,0 +1,158 @@
+"""Supervisors' playbook editor: drafts, tests, preview, publish, history with diffs, rollback."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from assist import db, playbook_versions, playbooks, triage
+from assist.auth import role_required
+from assist.models import UserRole
+from assist.playbook_versions import PublishBlocked
+
+bp = Blueprint("playbooks", __name__, url_prefix="/playbooks")
+
+MAX_YAML = 100_000  # characters
+
+
+class EditorForm(FlaskForm):
+    yaml = TextAreaField("YAML", validators=[DataRequired(), Length(max=MAX_YAML)])
+
+
+class PreviewForm(FlaskForm):
+    text = TextAreaField("Message", validators=[DataRequired(), Length(max=5000)])
+    channel = SelectField("Channel", choices=["sms", "voice", "email"])
+
+
+@bp.get("/")
+@role_required(UserRole.LEAD)
+def index():
+    session = db.session()
+    live = playbooks.ordered(list(playbook_versions.published(session)))
+    rows = [(p, playbook_versions.current(session, p.id), playbook_versions.draft(session, p.id)) for p in live]
+    return render_template("playbooks.html", rows=rows)
+
+
+@bp.get("/<playbook_id>")
+@role_required(UserRole.LEAD)
+def edit(playbook_id: str):
+    session = db.session()
+    shown = playbook_versions.draft(session, playbook_id) or playbook_versions.current(session, playbook_id)
+    if shown is None:
+        abort(404)
+    return _editor(playbook_id, shown.yaml)
+
+
+@bp.post("/<playbook_id>/draft")
+@role_required(UserRole.SUPERVISOR)
+def save(playbook_id: str):
+    form = EditorForm()
+    if not form.validate():
+        return _editor(playbook_id, request.form.get("yaml", ""), status=400)
+    session = db.session()
+    _known(playbook_id)
+    version = playbook_versions.save_draft(session, playbook_id, form.yaml.data, current_user)
+    session.commit()
+    flash(f"Saved draft version {version.number}.", "info")
+    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+
+
+@bp.post("/<playbook_id>/test")
+@role_required(UserRole.SUPERVISOR)
+def test(playbook_id: str):
+    form = EditorForm()
+    if not form.validate():
+        return _editor(playbook_id, request.form.get("yaml", ""), status=400)
+    result = playbook_versions.check(db.session(), playbook_id, form.yaml.data, triage.classify)
+    return _editor(playbook_id, form.yaml.data, check=result, status=200 if result.ok else 422)
+
+
+@bp.post("/<playbook_id>/preview")
+@role_required(UserRole.SUPERVISOR)
+def preview(playbook_id: str):
+    text = request.form.get("yaml", "")
+    form = PreviewForm()
+    if not form.validate():
+        return _editor(playbook_id, text, status=400)
+    session = db.session()
+    try:
+        candidate = playbooks.parse(text, f"{playbook_id} draft")
+    except playbooks.PlaybookError as exc:
+        return _editor(playbook_id, text, errors=str(exc).splitlines(), status=422)
+    result = triage.classify(form.text.data, form.channel.data)
+    others = [p for p in playbook_versions.published(session) if p.id != playbook_id]
+    decision = playbooks.decide([candidate, *others], urgency=result.urgency, emotion=result.emotion,
+                                category=result.category, channel=form.channel.data, text=form.text.data,
+                                context={"first_name": "Sam", "pet_name": "Biscuit", "case_id": 1234})
+    return _editor(playbook_id, text, preview=(result, decision))
+
+
+@bp.post("/<playbook_id>/publish")
+@role_required(UserRole.SUPERVISOR)
+def publish(playbook_id: str):
+    session = db.session()
+    version = playbook_versions.draft(session, playbook_id)
+    if version is None:
+        flash("There is no draft to publish: save one first.", "error")
+        return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+    try:
+        playbook_versions.publish(session, version, current_user, triage.classify)
+    except PublishBlocked as blocked:
+        session.rollback()
+        check = playbook_versions.Check(None, blocked.errors, blocked.results)
+        flash("Not published: fix what is listed below.", "error")
+        return _editor(playbook_id, version.yaml, check=check, status=409)
+    session.commit()
+    flash(f"Published version {version.number}; it applies from the next message.", "info")
+    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+
+
+@bp.get("/<playbook_id>/history")
+@role_required(UserRole.LEAD)
+def history(playbook_id: str):
+    session = db.session()
+    rows = playbook_versions.versions(session, playbook_id)
+    if not rows:
+        abort(404)
+    live = playbook_versions.current(session, playbook_id)
+    entries = [(v, playbook_versions.diff(rows[i - 1] if i else None, v)) for i, v in enumerate(rows)]
+    return render_template("playbook_history.html", playbook_id=playbook_id, entries=entries[::-1], live=live,
+                           form=FlaskForm())
+
+
+@bp.post("/<playbook_id>/rollback/<int:number>")
+@role_required(UserRole.SUPERVISOR)
+def rollback(playbook_id: str, number: int):
+    session = db.session()
+    try:
+        version = playbook_versions.rollback(session, playbook_id, number, current_user, triage.classify)
+    except LookupError:
+        abort(404)
+    except PublishBlocked as blocked:
+        session.rollback()
+        flash(f"Version {number} cannot be put back: {blocked}", "error")
+        return redirect(url_for("playbooks.history", playbook_id=playbook_id)), 409
+    session.commit()
+    flash(f"Rolled back to version {number} (published as version {version.number}).", "info")
+    return redirect(url_for("playbooks.history", playbook_id=playbook_id))
+
+
+def _known(playbook_id: str) -> None:
+    if not playbook_versions.versions(db.session(), playbook_id):
+        abort(404)
+
+
+def _editor(playbook_id: str, text: str, *, check=None, errors=None, preview=None, status: int = 200):
+    _known(playbook_id)
+    session = db.session()
+    try:
+        parsed, problems = playbooks.parse(text, f"{playbook_id} draft"), []
+    except playbooks.PlaybookError as exc:
+        parsed, problems = None, str(exc).splitlines()
+    form = EditorForm(data={"yaml": text})
+    return render_template(
+        "playbook.html", playbook_id=playbook_id, form=form, preview_form=PreviewForm(), parsed=parsed,
+        problems=errors or problems, check=check, preview=preview,
+        live=playbook_versions.current(session, playbook_id), draft=playbook_versions.draft(session, playbook_id),
+    ), status

@@ -1,0 +1,134 @@
+"""The playbook editor over HTTP: drafts, blocked and successful publishing, live effect, rollback, roles."""
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from assist import playbook_versions
+from assist.models import Event, UserRole
+from assist.simulate import sms_params
+from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
+
+PLAYBOOK = "lost-pet-now"
+
+
+def sms_reply(live_server, sender: str, body: str = "my dog got out and ran off down the street") -> str:
+    """The bot's answer to a new customer's SMS, its case number left out."""
+    response = live_server.post_signed("/twilio/sms", sms_params(from_=sender, to=TEAM_NUMBER, body=body,
+                                                                 account_sid=ACCOUNT_SID))
+    [message] = ET.fromstring(response.content)
+    return re.sub(r"\d+", "N", message.text)
+
+
+def edited_yaml(session, **changes) -> str:
+    data = yaml.safe_load(playbook_versions.current(session, PLAYBOOK).yaml)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = data
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def test_draft_failing_test_blocks_publish_fix_publish_takes_effect_and_rollback_restores(
+        client, login, live_server, session):
+    original = sms_reply(live_server, "+15035550001")  # seeds the database from playbooks/
+    supervisor = login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+
+    new_reply = "NEW: we are searching with you now, {{ first_name }}. Case {{ case_id }}"
+    failing_test = {"text": "my dog got out", "expect": {"queue": "support"}}
+    tests = yaml.safe_load(playbook_versions.current(session, PLAYBOOK).yaml)["tests"]
+    draft = edited_yaml(session, auto_reply__sms=new_reply, tests=tests + [failing_test])
+    assert client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": draft, "csrf_token": token}).status_code == 302
+    blocked = client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token})
+    assert blocked.status_code == 409
+    assert "expected support" in blocked.get_data(as_text=True)
+    assert sms_reply(live_server, "+15035550002") == original  # nothing changed
+
+    fixed = edited_yaml(session, auto_reply__sms=new_reply)
+    tested = client.post(f"/playbooks/{PLAYBOOK}/test", data={"yaml": fixed, "csrf_token": token})
+    assert tested.status_code == 200 and "0 failed" in tested.get_data(as_text=True)
+    client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": fixed, "csrf_token": token})
+    assert client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}).status_code == 302
+    assert sms_reply(live_server, "+15035550003").startswith("NEW: we are searching with you now")
+
+    history = client.get(f"/playbooks/{PLAYBOOK}/history").get_data(as_text=True)
+    assert "v3" in history and "in force" in history and "NEW: we are searching" in history
+    assert client.post(f"/playbooks/{PLAYBOOK}/rollback/1", data={"csrf_token": token}).status_code == 302
+    assert sms_reply(live_server, "+15035550004") == original
+
+    kinds = [(e.kind, e.actor_id) for e in session.query(Event).filter(Event.kind.like("playbook.%"))]
+    assert ("playbook.draft_saved", supervisor.id) in kinds
+    assert ("playbook.published", supervisor.id) in kinds and ("playbook.rolled_back", supervisor.id) in kinds
+
+
+def test_preview_shows_triage_playbook_reply_and_route(client, login, live_server, session):
+    sms_reply(live_server, "+15035550005")
+    login(UserRole.SUPERVISOR)
+    page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
+    text = playbook_versions.current(session, PLAYBOOK).yaml
+    response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
+        "yaml": text, "text": "the husky slipped her collar and ran off", "channel": "sms",
+        "csrf_token": csrf_token(page)})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "critical" in body and "lost-pet-now" in body and "emergency" in body
+
+
+def test_an_invalid_draft_is_saved_but_shows_its_errors(client, login, live_server, session):
+    sms_reply(live_server, "+15035550006")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    broken = edited_yaml(session, route__queue="vip")
+    client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": broken, "csrf_token": token})
+    page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
+    assert "route.queue" in page and "draft v2" in page
+    assert client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}).status_code == 409
+
+
+EDIT_ENDPOINTS = [
+    ("post", f"/playbooks/{PLAYBOOK}/draft"),
+    ("post", f"/playbooks/{PLAYBOOK}/test"),
+    ("post", f"/playbooks/{PLAYBOOK}/preview"),
+    ("post", f"/playbooks/{PLAYBOOK}/publish"),
+    ("post", f"/playbooks/{PLAYBOOK}/rollback/1"),
+    ("get", "/playbooks/"),
+    ("get", f"/playbooks/{PLAYBOOK}"),
+    ("get", f"/playbooks/{PLAYBOOK}/history"),
+]
+
+
+@pytest.mark.parametrize("method, path", EDIT_ENDPOINTS, ids=[f"{m}-{p.rsplit('/', 1)[-1] or 'list'}"
+                                                              for m, p in EDIT_ENDPOINTS])
+def test_an_agent_gets_403_on_every_playbook_endpoint(client, login, live_server, method, path):
+    sms_reply(live_server, "+15035550007")
+    login(UserRole.AGENT)
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = getattr(client, method)(path, data={"csrf_token": token, "yaml": "id: x"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("method, path", [m for m in EDIT_ENDPOINTS if m[0] == "post"],
+                         ids=lambda v: v.rsplit("/", 1)[-1] if "/" in v else v)
+def test_a_lead_may_read_but_not_edit(client, login, live_server, method, path):
+    sms_reply(live_server, "+15035550008")
+    login(UserRole.LEAD)
+    page = client.get(f"/playbooks/{PLAYBOOK}")
+    assert page.status_code == 200
+    response = client.post(path, data={"csrf_token": csrf_token(page.get_data(as_text=True)), "yaml": "id: x"})
+    assert response.status_code == 403
+
+
+def test_export_writes_the_published_set(runner, session, tmp_path):
+    from assist.cli import main
+
+    result = runner.invoke(main, ["playbooks", "export", str(tmp_path)])  # the test app, via ScriptInfo
+    assert result.exit_code == 0, result.output
+    assert f"wrote {len(playbook_versions.published(session))} playbooks" in result.output
+    from assist.playbooks import load_dir
+
+    assert {p.id for p in load_dir(tmp_path)} == {p.id for p in playbook_versions.published(session)}
