@@ -52,7 +52,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session, *, email: str, name: str, role: UserRole, password: str) -> User:
+def create_user(session, *, email: str, name: str, role: UserRole, password: str, queues: list[str] = (),
+                capacity: int = 5, on_call: bool = False) -> User:
     """Add a user with a hashed password; the caller commits.
 
     Raises:
@@ -63,7 +64,13 @@ def create_user(session, *, email: str, name: str, role: UserRole, password: str
     email = email.strip().lower()
     if session.scalars(select(User).where(User.email == email)).first():
         raise ValueError(f"a user with the email {email} exists")
-    user = User(email=email, name=name, role=role, password_hash=generate_password_hash(password))
+    from assist.triage.labels import QUEUES
+
+    unknown = set(queues) - set(QUEUES)
+    if unknown:
+        raise ValueError(f"unknown queue(s): {', '.join(sorted(unknown))} (queues: {', '.join(QUEUES)})")
+    user = User(email=email, name=name, role=role, password_hash=generate_password_hash(password),
+                queues=list(queues), capacity=capacity, on_call=on_call)
     session.add(user)
     return user
 

@@ -171,15 +171,20 @@ def users():
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["agent", "lead", "supervisor", "admin"]), default="agent", show_default=True)
+@click.option("--queue", "queue_names", multiple=True, help="A queue whose cases they take (repeatable).")
+@click.option("--capacity", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="How many open cases they can hold.")
+@click.option("--on-call", is_flag=True, help="Takes critical cases outside business hours.")
 @click.password_option(help="Prompted for when not given.")
-def users_create(email, name, role, password):
+def users_create(email, name, role, queue_names, capacity, on_call, password):
     """Add a user who can log in."""
     from assist import auth, db as database
     from assist.models import UserRole
 
     session = database.session()
     try:
-        user = auth.create_user(session, email=email, name=name, role=UserRole(role), password=password)
+        user = auth.create_user(session, email=email, name=name, role=UserRole(role), password=password,
+                                queues=list(queue_names), capacity=capacity, on_call=on_call)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     session.commit()

@@ -30,6 +30,8 @@ ENVIRONMENT = {
     "SECRET_KEY": ("random, kept in <instance>/secret_key", "signs sessions and CSRF tokens"),
     "SEND_RETRY_INTERVALS": ("10,60,300", "seconds between retries of a failed send"),
     "LOG_LEVEL": ("INFO", "logging level"),
+    "BUSINESS_HOURS": ("08:00-20:00", "the team's staffed hours; outside them critical cases go to the on-call person"),
+    "BUSINESS_TIMEZONE": ("UTC", "the time zone of BUSINESS_HOURS (an IANA name such as America/Chicago)"),
 }
 
 
@@ -56,6 +58,8 @@ def load(instance_path: str, environ=os.environ) -> dict:
         "TRUSTED_PROXIES": int(environ.get("TRUSTED_PROXIES", 0)),
         "SEND_RETRY_INTERVALS": tuple(int(s) for s in intervals.split(",")) if intervals else DEFAULT_SEND_RETRY_INTERVALS,
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
+        "BUSINESS_HOURS": environ.get("BUSINESS_HOURS", "08:00-20:00"),
+        "BUSINESS_TIMEZONE": environ.get("BUSINESS_TIMEZONE", "UTC"),
         "SESSION_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -10,6 +10,7 @@ from assist import auth, members
 from assist.models import User, UserRole
 
 # Local demo logins, printed by `assist demo`; they exist only in a demo database.
+ALL_QUEUES = ["emergency", "safety", "claims", "support"]
 DEMO_USERS = (
     ("agent@demo.test", "Alex Agent", UserRole.AGENT, "demo-agent-pass"),
     ("lead@demo.test", "Lee Lead", UserRole.LEAD, "demo-lead-pass"),
@@ -53,7 +54,9 @@ def seed(session: Session) -> bool:
     if session.scalars(select(User).limit(1)).first() is not None:
         return False
     for email, name, role, password in DEMO_USERS:
-        auth.create_user(session, email=email, name=name, role=role, password=password)
+        auth.create_user(session, email=email, name=name, role=role, password=password,
+                         queues=ALL_QUEUES if role in (UserRole.AGENT, UserRole.LEAD) else [],
+                         on_call=role == UserRole.LEAD)
     members.import_csv(session, io.StringIO(MEMBERS_CSV))
     members.import_csv(session, io.StringIO(bookings_csv(datetime.now(timezone.utc))))
     session.commit()

@@ -196,6 +196,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    queues: Mapped[list] = mapped_column(JSON, default=list)  # the queues whose cases they take
+    capacity: Mapped[int] = mapped_column(Integer, default=5)  # open cases they can hold at once
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)  # takes critical cases after hours
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def has_role(self, role: UserRole) -> bool:

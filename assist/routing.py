@@ -1,12 +1,15 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import or_, select
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from assist import audit, playbook_versions, playbooks, queues
-from assist.models import Booking, Case, CaseStatus, Direction, Message
+from assist.models import OPEN_STATUSES, Booking, Case, CaseStatus, Direction, Message, User
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
@@ -20,7 +23,10 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
                                 category=triage.category, channel=message.channel, text=message.text,
                                 role=role, context=context_of(session, case))
     if case.playbook_id is None or decision.priority < case.priority:
+        requeued = case.queue != decision.queue or case.playbook_id is None
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
+        if requeued or case.assignee_id is None:
+            assign(session, case, datetime.now(timezone.utc))
         due = case.created_at + timedelta(minutes=decision.first_response_minutes)
         if case.first_response_due_at is None or due < case.first_response_due_at:
             case.first_response_due_at = due
@@ -84,3 +90,34 @@ def check_first_response(session: Session, case: Case, now: datetime) -> bool:
     audit.record(session, "case.sla_breached", case=case, due=due.isoformat(), queue=case.queue,
                  minutes_late=round((now - due).total_seconds() / 60, 1))
     return True
+
+
+def after_hours(now: datetime) -> bool:
+    """Whether now is outside BUSINESS_HOURS in BUSINESS_TIMEZONE."""
+    opens, closes = (time.fromisoformat(t) for t in current_app.config["BUSINESS_HOURS"].split("-"))
+    local = now.astimezone(ZoneInfo(current_app.config["BUSINESS_TIMEZONE"])).time()
+    return not (opens <= local < closes)
+
+
+def assign(session: Session, case: Case, now: datetime) -> User | None:
+    """Give the case to someone: after hours a critical case goes to the on-call person; otherwise the
+    least-loaded active member of the case's queue with room left. None leaves it waiting in the queue."""
+    if case.urgency == "critical" and after_hours(now):
+        on_call = session.scalars(select(User).where(User.on_call.is_(True), User.active.is_(True))
+                                  .order_by(User.id)).first()
+        if on_call is not None:
+            return _give(session, case, on_call, reason="after hours: on call")
+    load = dict(session.execute(select(Case.assignee_id, func.count(Case.id))
+                                .where(Case.assignee_id.is_not(None), Case.status.in_(OPEN_STATUSES))
+                                .group_by(Case.assignee_id)).all())
+    members = [u for u in session.scalars(select(User).where(User.active.is_(True)).order_by(User.id))
+               if case.queue in (u.queues or []) and load.get(u.id, 0) < u.capacity]
+    if not members:
+        return None
+    return _give(session, case, min(members, key=lambda u: (load.get(u.id, 0), u.id)), reason="queue")
+
+
+def _give(session: Session, case: Case, user: User, *, reason: str) -> User:
+    case.assignee = user
+    audit.record(session, "case.assigned", case=case, assignee_id=user.id, queue=case.queue, reason=reason)
+    return user

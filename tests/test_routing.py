@@ -118,3 +118,56 @@ def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, mak
     late = case.first_response_due_at + timedelta(seconds=1)
     assert not routing.check_first_response(session, case, late)
     assert case.status != CaseStatus.ESCALATED and case.sla_breached_at is None
+
+
+def _ingest_sms(session, sid: str, text: str, sender: str = CUSTOMER):
+    return ingest(session, InboundMessage(channel=Channel.SMS, channel_id=sid, sender=sender, recipient=TEAM_NUMBER,
+                                          text=text, original=text))
+
+
+def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, session):
+    from assist.auth import create_user
+    from assist.models import UserRole
+
+    app.config["BUSINESS_HOURS"] = "00:00-23:59"  # staffed all day: no on-call rule
+    busy = create_user(session, email="busy@team.test", name="Busy", role=UserRole.AGENT, password="x" * 12,
+                       queues=["emergency"], capacity=1)
+    free = create_user(session, email="free@team.test", name="Free", role=UserRole.AGENT, password="x" * 12,
+                       queues=["emergency"], capacity=2)
+    create_user(session, email="claims@team.test", name="Claims", role=UserRole.AGENT, password="x" * 12,
+                queues=["claims"], capacity=9)
+    session.commit()
+    texts = ["my dog just got hit by a car", "the cat ate rat poison", "my dog got out and ran into the road",
+             "the puppy is having a seizure"]
+    for i, text in enumerate(texts):
+        _ingest_sms(session, f"SMa{i}", text, sender=f"+1503555020{i}")
+    assignees = [c.assignee.name if c.assignee else None for c in session.scalars(select(Case).order_by(Case.id))]
+    assert [c.queue for c in session.scalars(select(Case).order_by(Case.id))] == ["emergency"] * 4
+    # Busy holds one (its capacity); Free takes two; the fourth waits in the queue.
+    assert assignees == ["Busy", "Free", "Free", None]
+    assert session.scalars(select(Event).where(Event.kind == "case.assigned")).first().data["reason"] == "queue"
+
+
+def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session):
+    from assist.auth import create_user
+    from assist.models import UserRole
+
+    app.config["BUSINESS_HOURS"] = "00:00-00:01"  # closed now
+    create_user(session, email="agent@team.test", name="Day Agent", role=UserRole.AGENT, password="x" * 12,
+                queues=["emergency", "support"])
+    create_user(session, email="oncall@team.test", name="On Call", role=UserRole.LEAD, password="x" * 12,
+                on_call=True)
+    session.commit()
+    _ingest_sms(session, "SMnight", "the dog I'm walking just bit a child, there's blood", sender="+15035550301")
+    _ingest_sms(session, "SMday", "how do I change my payout account?", sender="+15035550302")
+    critical, question = session.scalars(select(Case).order_by(Case.id))
+    assert critical.assignee.name == "On Call"
+    assert question.assignee.name == "Day Agent"  # not critical: the queue's member, as in the day
+
+
+def test_after_hours_is_read_in_the_business_time_zone(app):
+    with app.app_context():
+        app.config.update(BUSINESS_HOURS="09:00-17:00", BUSINESS_TIMEZONE="America/Chicago")
+        noon_chicago = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)  # 12:00 in Chicago
+        assert not routing.after_hours(noon_chicago)
+        assert routing.after_hours(datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc))
