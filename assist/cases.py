@@ -1,16 +1,20 @@
 """Case queries and the one JSON shape of cases and messages (API and CLI)."""
 
-from sqlalchemy import select
+from sqlalchemy import case as when_then, select
 from sqlalchemy.orm import Session, selectinload
 
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Message
+from assist.triage.labels import URGENCY
 
 
 def list_cases(session: Session, *, status: str | None = None, queue: str | None = None,
                open_only: bool = False, limit: int = 200) -> list[Case]:
-    """Return cases, most urgent (lowest priority number) and longest waiting first."""
-    query = (select(Case).options(selectinload(Case.contact), selectinload(Case.messages))
-             .order_by(Case.priority, Case.last_inbound_at.asc(), Case.id).limit(limit))
+    """Return cases, most urgent first, then the longest waiting."""
+    urgency_rank = when_then(*((Case.urgency == label, rank) for rank, label in enumerate(URGENCY)),
+                             else_=len(URGENCY))
+    query = (select(Case).options(selectinload(Case.contact), selectinload(Case.messages),
+                                  selectinload(Case.assignee))
+             .order_by(urgency_rank, Case.last_inbound_at.asc(), Case.id).limit(limit))
     if status:
         query = query.where(Case.status == CaseStatus(status))
     elif open_only:
@@ -50,6 +54,9 @@ def case_to_dict(case: Case, *, with_messages: bool = True) -> dict:
         "priority": case.priority,
         "urgency": case.urgency,
         "assignee_id": case.assignee_id,
+        "playbook_id": case.playbook_id,
+        "first_response_due_at": case.first_response_due_at.isoformat() if case.first_response_due_at else None,
+        "sla_breached_at": case.sla_breached_at.isoformat() if case.sla_breached_at else None,
         "contact": {"id": contact.id, "name": contact.name, "phone": contact.phone, "email": contact.email,
                     "opted_out": contact.opted_out, "member_id": contact.member_id},
         "created_at": case.created_at.isoformat(),

@@ -132,3 +132,24 @@ def test_export_writes_the_published_set(runner, session, tmp_path):
     from assist.playbooks import load_dir
 
     assert {p.id for p in load_dir(tmp_path)} == {p.id for p in playbook_versions.published(session)}
+
+
+def test_the_form_view_saves_a_draft_that_can_be_published(client, login, live_server, session):
+    sms_reply(live_server, "+15035550010")
+    login(UserRole.SUPERVISOR)
+    page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
+    assert "Form view" in page
+    live = playbook_versions.current(session, PLAYBOOK)
+    current = yaml.safe_load(live.yaml)
+    fields = {"name": "Lost pet right now", "priority": current["priority"], "queue": "emergency",
+              "route_priority": 1, "escalate": "y", "minutes": 3,
+              "sms": "FORM: keep calling {{ pet_name }}, we are on it. Case {{ case_id }}",
+              "voice": current["auto_reply"]["voice"], "email": current["auto_reply"]["email"],
+              "csrf_token": csrf_token(page[page.index("Form view"):])}
+    assert client.post(f"/playbooks/{PLAYBOOK}/fields", data=fields).status_code == 302
+    draft = playbook_versions.draft(session, PLAYBOOK)
+    saved = yaml.safe_load(draft.yaml)
+    assert saved["name"] == "Lost pet right now" and saved["route"]["first_response_minutes"] == 3
+    assert saved["tests"] == current["tests"]  # the rest of the playbook is kept
+    assert client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": fields["csrf_token"]}).status_code == 302
+    assert sms_reply(live_server, "+15035550011").startswith("FORM: keep calling")

@@ -171,3 +171,28 @@ def test_after_hours_is_read_in_the_business_time_zone(app):
         noon_chicago = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)  # 12:00 in Chicago
         assert not routing.after_hours(noon_chicago)
         assert routing.after_hours(datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc))
+
+
+def test_the_case_list_puts_the_most_urgent_first_then_the_longest_waiting(session, client, login):
+    for i, text in enumerate(["how do I change my payout account?", "my dog got out and ran off",
+                              "I was charged twice for the booking, please refund",
+                              "the cat ate rat poison"]):
+        _ingest_sms(session, f"SMo{i}", text, sender=f"+1503555040{i}")
+    from assist.cases import list_cases
+
+    cases = list_cases(session, open_only=True)
+    assert [c.urgency for c in cases][:2] == ["critical", "critical"]
+    assert cases[0].last_inbound_at <= cases[1].last_inbound_at
+    login()
+    page = client.get("/").get_data(as_text=True)
+    assert page.index("my dog got out") < page.index("the cat ate rat poison") < page.index("charged twice")
+
+
+def test_a_breach_shows_in_the_console(session, client, login):
+    _ingest_sms(session, "SMb", "my dog just got hit by a car")
+    case = session.scalars(select(Case)).one()
+    routing.check_first_response(session, case, case.first_response_due_at + timedelta(minutes=1))
+    session.commit()
+    login()
+    assert "first-response SLA breached" in client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "SLA breached" in client.get("/?status=escalated").get_data(as_text=True)

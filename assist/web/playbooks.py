@@ -3,13 +3,15 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import DataRequired, Length
+import yaml
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange
 
 from assist import db, playbook_versions, playbooks, triage
 from assist.auth import role_required
 from assist.models import UserRole
 from assist.playbook_versions import PublishBlocked
+from assist.triage.labels import QUEUES
 
 bp = Blueprint("playbooks", __name__, url_prefix="/playbooks")
 
@@ -18,6 +20,36 @@ MAX_YAML = 100_000  # characters
 
 class EditorForm(FlaskForm):
     yaml = TextAreaField("YAML", validators=[DataRequired(), Length(max=MAX_YAML)])
+
+
+class FieldsForm(FlaskForm):
+    """The form view: the fields supervisors change most, written back into the YAML."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    priority = IntegerField("Priority (higher first)", validators=[NumberRange(0, 1000)])
+    queue = SelectField("Queue", choices=list(QUEUES))
+    route_priority = IntegerField("Case priority (1 most urgent)", validators=[NumberRange(1, 4)])
+    escalate = BooleanField("Tell the lead at once")
+    minutes = IntegerField("First response within (minutes)", validators=[NumberRange(1, 10080)])
+    sms = TextAreaField("SMS reply", validators=[DataRequired(), Length(max=1600)])
+    voice = TextAreaField("Voice reply", validators=[DataRequired(), Length(max=1000)])
+    email = TextAreaField("Email reply", validators=[DataRequired(), Length(max=20000)])
+
+    @classmethod
+    def of(cls, playbook: playbooks.Playbook) -> "FieldsForm":
+        r, a = playbook.route, playbook.auto_reply
+        return cls(data={"name": playbook.name, "priority": playbook.priority, "queue": r.queue,
+                         "route_priority": r.priority, "escalate": r.escalate, "minutes": r.first_response_minutes,
+                         "sms": a.sms, "voice": a.voice, "email": a.email})
+
+    def apply(self, document: dict) -> dict:
+        document.update(name=self.name.data, priority=self.priority.data)
+        document["route"] = {**document.get("route", {}), "queue": self.queue.data,
+                             "priority": self.route_priority.data, "escalate": self.escalate.data,
+                             "first_response_minutes": self.minutes.data}
+        document["auto_reply"] = {"sms": self.sms.data, "voice": self.voice.data,
+                                  "email": self.email.data.replace("\r\n", "\n")}
+        return document
 
 
 class PreviewForm(FlaskForm):
@@ -55,6 +87,31 @@ def save(playbook_id: str):
     version = playbook_versions.save_draft(session, playbook_id, form.yaml.data, current_user)
     session.commit()
     flash(f"Saved draft version {version.number}.", "info")
+    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+
+
+@bp.post("/<playbook_id>/fields")
+@role_required(UserRole.SUPERVISOR)
+def save_fields(playbook_id: str):
+    """Save the form view's fields into a new draft of the YAML shown in the editor."""
+    session = db.session()
+    shown = playbook_versions.draft(session, playbook_id) or playbook_versions.current(session, playbook_id)
+    if shown is None:
+        abort(404)
+    form = FieldsForm()
+    if not form.validate():
+        return _editor(playbook_id, shown.yaml, fields=form, status=400)
+    try:
+        document = yaml.safe_load(shown.yaml)
+    except yaml.YAMLError:
+        document = None
+    if not isinstance(document, dict):
+        flash("The YAML does not parse: fix it in the YAML view first.", "error")
+        return _editor(playbook_id, shown.yaml, fields=form, status=422)
+    text = yaml.safe_dump(form.apply(document), sort_keys=False, allow_unicode=True, width=110)
+    version = playbook_versions.save_draft(session, playbook_id, text, current_user)
+    session.commit()
+    flash(f"Saved draft version {version.number} from the form.", "info")
     return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
 
 
@@ -143,7 +200,8 @@ def _known(playbook_id: str) -> None:
         abort(404)
 
 
-def _editor(playbook_id: str, text: str, *, check=None, errors=None, preview=None, status: int = 200):
+def _editor(playbook_id: str, text: str, *, check=None, errors=None, preview=None, fields=None,
+            status: int = 200):
     _known(playbook_id)
     session = db.session()
     try:
@@ -153,6 +211,7 @@ def _editor(playbook_id: str, text: str, *, check=None, errors=None, preview=Non
     form = EditorForm(data={"yaml": text})
     return render_template(
         "playbook.html", playbook_id=playbook_id, form=form, preview_form=PreviewForm(), parsed=parsed,
+        fields=fields or (FieldsForm.of(parsed) if parsed else None),
         problems=errors or problems, check=check, preview=preview,
         live=playbook_versions.current(session, playbook_id), draft=playbook_versions.draft(session, playbook_id),
     ), status
