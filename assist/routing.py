@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from assist import audit, playbook_versions, playbooks, queues
-from assist.models import OPEN_STATUSES, Booking, Case, CaseStatus, Direction, Message, User
+from assist.models import OPEN_STATUSES, Booking, Case, CaseStatus, Direction, Message, User, UserRole
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
@@ -27,6 +27,10 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
         if requeued or case.assignee_id is None:
             assign(session, case, datetime.now(timezone.utc))
+        if decision.escalate:
+            lead = lead_for(session, case.queue)
+            audit.record(session, "case.lead_alerted", case=case, playbook=decision.playbook.id,
+                         lead_id=lead.id if lead else None)
         due = case.created_at + timedelta(minutes=decision.first_response_minutes)
         if case.first_response_due_at is None or due < case.first_response_due_at:
             case.first_response_due_at = due
@@ -87,9 +91,19 @@ def check_first_response(session: Session, case: Case, now: datetime) -> bool:
         return False
     case.sla_breached_at = now
     case.status = CaseStatus.ESCALATED
+    lead = lead_for(session, case.queue)
+    if lead is not None:
+        case.assignee = lead
     audit.record(session, "case.sla_breached", case=case, due=due.isoformat(), queue=case.queue,
-                 minutes_late=round((now - due).total_seconds() / 60, 1))
+                 minutes_late=round((now - due).total_seconds() / 60, 1), lead_id=lead.id if lead else None)
     return True
+
+
+def lead_for(session: Session, queue: str) -> User | None:
+    """The lead who answers for a queue: an active lead of that queue, else any active lead."""
+    leads = session.scalars(select(User).where(User.role == UserRole.LEAD, User.active.is_(True))
+                            .order_by(User.id)).all()
+    return next((u for u in leads if queue in (u.queues or [])), leads[0] if leads else None)
 
 
 def after_hours(now: datetime) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from assist import outbound, playbook_versions, queues, routing
 from assist.ingest import ingest
-from assist.models import Case, CaseStatus, Direction, Event, Message
+from assist.models import Case, CaseStatus, Direction, Event, Message, UserRole
 from assist.simulate import sms_params
 from channels.message import Channel, InboundMessage
 from conftest import ACCOUNT_SID, TEAM_NUMBER
@@ -80,7 +80,8 @@ def test_templates_get_the_members_context(session):
     assert context["first_name"] == "Rosa" and context["pet_name"] == "Pico" and context["case_id"] == case.id
 
 
-def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain):
+def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain, make_user):
+    lead = make_user(UserRole.LEAD)
     live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
     case = session.scalars(select(Case)).one()
     with app.app_context():
@@ -104,8 +105,11 @@ def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_serve
     session.expire_all()
     case = session.get(Case, case.id)
     assert case.status == CaseStatus.ESCALATED and case.sla_breached_at is not None
+    assert case.assignee_id == lead.id  # escalated to the lead
     event = session.scalars(select(Event).where(Event.kind == "case.sla_breached")).one()
-    assert event.case_id == case.id and event.data["queue"] == "emergency"
+    assert event.case_id == case.id and event.data["queue"] == "emergency" and event.data["lead_id"] == lead.id
+    alert = session.scalars(select(Event).where(Event.kind == "case.lead_alerted")).one()
+    assert alert.data["lead_id"] == lead.id  # the emergency playbook escalates at once, too
 
 
 def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, make_user):
