@@ -13,7 +13,7 @@ csrf = CSRFProtect()
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the web app: defaults, then the environment, then test_config."""
-    from assist import api, auth, cli, config, db, ingest, outbound, queues, sandbox
+    from assist import api, auth, cli, config, db, ingest, live, outbound, queues, sandbox
     from assist.web import admin, console, playbooks as playbook_pages
     from channels import sms
 
@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(console.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(playbook_pages.bp)
+    app.register_blueprint(live.bp)
     if app.config["TWILIO_SANDBOX"]:
         app.register_blueprint(sandbox.bp)
         csrf.exempt(sandbox.create_message)

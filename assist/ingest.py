@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, contacts, routing, triage
+from assist import audit, contacts, live, routing, triage
 from assist.triage.labels import URGENCY
 from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
@@ -61,6 +61,7 @@ def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
         _triage_and_respond(session, message, automated=inbound.automated)
         if message.case is not None:
             routing.schedule_sla_check(message.case)  # after the commit: the job reads the routed case
+            live.publish("message", case_id=message.case_id, message_id=message.id)
     else:
         session.commit()
     return _result(session, message, duplicate=duplicate)

@@ -239,6 +239,7 @@ class Case(Base):
     sla_breached_at: Mapped[datetime | None]  # when the SLA check found no first response in time
     resolved_at: Mapped[datetime | None]
     playbook_id: Mapped[str | None] = mapped_column(String(64))  # the playbook that routed the case
+    checklist_done: Mapped[list] = mapped_column(JSON, default=list)  # the checklist items ticked
 
     contact: Mapped[Contact] = relationship(back_populates="cases")
     assignee: Mapped[User | None] = relationship()
@@ -329,3 +330,18 @@ class PlaybookVersion(Base):
     published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
 
     __table_args__ = (UniqueConstraint("playbook_id", "number", name="uq_playbook_versions_number"),)
+
+
+class Note(Base):
+    """An internal note on a case, never sent to the customer; an escalation brief is one too."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="note")  # note, brief
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    author: Mapped[User | None] = relationship()

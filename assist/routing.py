@@ -53,7 +53,7 @@ def context_of(session: Session, case: Case) -> dict:
     member = contact.member
     if member is None:
         return values
-    booking = _current_booking(session, member.id)
+    booking = current_booking(session, member.id)
     if booking is not None:
         values.update(sitter_name=booking.sitter.name, owner_name=booking.owner.name,
                       booking_service=booking.service)
@@ -64,7 +64,7 @@ def context_of(session: Session, case: Case) -> dict:
     return values
 
 
-def _current_booking(session: Session, member_id: int) -> Booking | None:
+def current_booking(session: Session, member_id: int) -> Booking | None:
     """The member's booking going on now, else the one that ended last."""
     now = datetime.now(timezone.utc)
     mine = or_(Booking.owner_id == member_id, Booking.sitter_id == member_id)

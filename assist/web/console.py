@@ -1,24 +1,42 @@
-"""The agents' pages: the case list and a case with its messages and a reply box."""
+"""The agents' console: the live queue, and a case with its timeline, triage, suggestions, notes and escalation."""
+
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField
+from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from assist import db, outbound
+from assist import audit, briefs, db, live, outbound, playbook_versions, playbooks, routing
 from assist.auth import role_required
 from assist.cases import list_cases
-from assist.models import Case, CaseStatus, UserRole
+from assist.models import Case, CaseStatus, Note, UserRole
+from assist.triage.labels import QUEUES
 
 bp = Blueprint("web", __name__)
 
 MAX_REPLY_LENGTH = 1600  # characters: Twilio's limit for one SMS body
+MAX_NOTE_LENGTH = 5000
 
 
 class ReplyForm(FlaskForm):
     text = TextAreaField("Reply", validators=[DataRequired(), Length(max=MAX_REPLY_LENGTH)])
 
+
+class NoteForm(FlaskForm):
+    text = TextAreaField("Internal note", validators=[DataRequired(), Length(max=MAX_NOTE_LENGTH)])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField("Status", choices=[s.value for s in CaseStatus])
+
+
+class BriefForm(FlaskForm):
+    text = TextAreaField("Brief for the lead", validators=[DataRequired(), Length(max=MAX_NOTE_LENGTH)])
+
+
+# -- the queue -----------------------------------------------------------------------------------
 
 @bp.get("/")
 @role_required(UserRole.AGENT)
@@ -26,15 +44,39 @@ def index():
     status = request.args.get("status") or None
     if status and status not in {s.value for s in CaseStatus}:
         abort(400, f"unknown status {status!r}")
-    cases = list_cases(db.session(), status=status, open_only=status is None,
-                       queue=request.args.get("queue") or None)
-    return render_template("cases.html", cases=cases, status=status)
+    mine = current_user.queues or list(QUEUES)
+    queue = request.args.get("queue", "mine")
+    if queue not in {"mine", "all", *QUEUES}:
+        abort(400, f"unknown queue {queue!r}")
+    assignee = request.args.get("assignee", "any")
+    cases = [c for c in list_cases(db.session(), status=status, open_only=status is None)
+             if (queue == "all" or c.queue in (mine if queue == "mine" else [queue]))
+             and (assignee == "any" or (assignee == "me" and c.assignee_id == current_user.id)
+                  or (assignee == "none" and c.assignee_id is None))]
+    template = "queue_rows.html" if request.args.get("partial") else "cases.html"
+    return render_template(template, cases=cases, status=status, queue=queue, assignee=assignee, queues=QUEUES,
+                           now=datetime.now(timezone.utc), form=FlaskForm())
 
+
+@bp.post("/cases/<int:case_id>/claim")
+@role_required(UserRole.AGENT)
+def claim(case_id: int):
+    case = _get_case(case_id)
+    session = db.session()
+    case.assignee = current_user
+    if case.status == CaseStatus.NEW:
+        case.status = CaseStatus.OPEN
+    audit.record(session, "case.claimed", actor=current_user, case=case)
+    _commit_and_tell(case)
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+# -- a case --------------------------------------------------------------------------------------
 
 @bp.get("/cases/<int:case_id>")
 @role_required(UserRole.AGENT)
 def case(case_id: int):
-    return render_template("case.html", case=_get_case(case_id), form=ReplyForm())
+    return _case_page(_get_case(case_id))
 
 
 @bp.post("/cases/<int:case_id>/reply")
@@ -43,18 +85,135 @@ def reply(case_id: int):
     case = _get_case(case_id)
     form = ReplyForm()
     if not form.validate():
-        return render_template("case.html", case=case, form=form), 400
+        return _case_page(case, reply_form=form, status=400)
     session = db.session()
     message = outbound.create_reply(session, case, form.text.data, author=current_user)
-    session.commit()
+    if case.status == CaseStatus.NEW:
+        case.status = CaseStatus.OPEN
+    _commit_and_tell(case)
     outbound.enqueue_send(message)
     flash("Reply queued." if message.delivery_status.value == "pending" else
           "Not sent: the contact has opted out.", "info")
     return redirect(url_for("web.case", case_id=case.id))
 
 
+@bp.post("/cases/<int:case_id>/note")
+@role_required(UserRole.AGENT)
+def note(case_id: int):
+    case = _get_case(case_id)
+    form = NoteForm()
+    if not form.validate():
+        return _case_page(case, note_form=form, status=400)
+    session = db.session()
+    session.add(Note(case_id=case.id, author=current_user, text=form.text.data))
+    audit.record(session, "case.note", actor=current_user, case=case)
+    _commit_and_tell(case)
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+@bp.post("/cases/<int:case_id>/status")
+@role_required(UserRole.AGENT)
+def change_status(case_id: int):
+    case = _get_case(case_id)
+    form = StatusForm()
+    if not form.validate():
+        abort(400)
+    session = db.session()
+    case.status = CaseStatus(form.status.data)
+    if case.status == CaseStatus.RESOLVED:
+        case.resolved_at = datetime.now(timezone.utc)
+    audit.record(session, "case.status", actor=current_user, case=case, status=case.status.value)
+    _commit_and_tell(case)
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+@bp.post("/cases/<int:case_id>/checklist/<int:item>")
+@role_required(UserRole.AGENT)
+def tick(case_id: int, item: int):
+    case = _get_case(case_id)
+    done = set(case.checklist_done or [])
+    done ^= {item}
+    case.checklist_done = sorted(done)
+    audit.record(db.session(), "case.checklist", actor=current_user, case=case, item=item, done=item in done)
+    _commit_and_tell(case)
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+@bp.route("/cases/<int:case_id>/escalate", methods=["GET", "POST"])
+@role_required(UserRole.AGENT)
+def escalate(case_id: int):
+    case = _get_case(case_id)
+    session = db.session()
+    decision = _decision(case)
+    form = BriefForm()
+    if request.method == "GET":
+        form.text.data = briefs.draft(session, case, decision.checklist if decision else [])
+        return render_template("escalate.html", case=case, form=form)
+    if not form.validate():
+        return render_template("escalate.html", case=case, form=form), 400
+    lead = routing.lead_for(session, case.queue)
+    session.add(Note(case_id=case.id, author=current_user, kind="brief", text=form.text.data))
+    case.status = CaseStatus.ESCALATED
+    if lead is not None:
+        case.assignee = lead
+    audit.record(session, "case.escalated", actor=current_user, case=case, lead_id=lead.id if lead else None)
+    _commit_and_tell(case)
+    flash(f"Escalated to {lead.name if lead else 'the leads'} with the brief.", "info")
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+def _commit_and_tell(case: Case) -> None:
+    db.session().commit()
+    live.publish("case", case_id=case.id)
+
+
 def _get_case(case_id: int) -> Case:
-    case = db.session().get(Case, case_id)
-    if case is None:
+    found = db.session().get(Case, case_id)
+    if found is None:
         abort(404)
-    return case
+    return found
+
+
+def _decision(case: Case) -> playbooks.Decision | None:
+    """The playbook's view of the case now: suggestions for the customer's emotion, the checklist."""
+    latest = case.latest_inbound
+    if latest is None or not latest.triage:
+        return None
+    session = db.session()
+    t = latest.triage
+    return playbooks.decide(list(playbook_versions.published(session)), urgency=t["urgency"], emotion=t["emotion"],
+                            category=t["category"], channel=latest.channel, text=latest.text,
+                            role=case.contact.member.role.value if case.contact.member else None,
+                            context=routing.context_of(session, case))
+
+
+def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]]:
+    """Split text into (piece, evidence or None) so the template can mark the evidence (escaped)."""
+    marks = sorted((e for e in evidence if 0 <= e["start"] < e["end"] <= len(text)), key=lambda e: e["start"])
+    pieces, at = [], 0
+    for e in marks:
+        if e["start"] < at:
+            continue  # overlapping evidence: the first one is marked
+        pieces.append((text[at:e["start"]], None))
+        pieces.append((text[e["start"]:e["end"]], e))
+        at = e["end"]
+    pieces.append((text[at:], None))
+    return [p for p in pieces if p[0]]
+
+
+def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200):
+    session = db.session()
+    notes = briefs.notes_of(session, case)
+    timeline = sorted([("message", m.created_at, m) for m in case.messages]
+                      + [("note", n.created_at, n) for n in notes], key=lambda entry: entry[1])
+    member = case.contact.member
+    booking = None
+    if member is not None:
+        booking = routing.current_booking(session, member.id)
+    others = [c for c in case.contact.cases if c.id != case.id]
+    return render_template(
+        "case.html", case=case, timeline=timeline, decision=_decision(case), highlighted=highlighted,
+        member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
+        note_form=note_form or NoteForm(), status_form=StatusForm(data={"status": case.status.value}),
+        csrf_form=FlaskForm(),
+    ), status
