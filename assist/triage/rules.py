@@ -543,10 +543,10 @@ def _overlaps(a: Span, b: Span) -> bool:
 def _longest_first(spans: list[Span]) -> list[Span]:
     """Keep the longest of overlapping matches of one signal; different signals may overlap."""
     kept: list[Span] = []
-    for span in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
+    for span in sorted(spans, key=lambda s: (-(s.end - s.start), s.start)):
         if not any(k.label_ == span.label_ and _overlaps(k, span) for k in kept):
             kept.append(span)
-    return kept
+    return sorted(kept, key=lambda s: (s.start, s.end))
 
 
 def _sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
