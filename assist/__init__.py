@@ -14,7 +14,7 @@ csrf = CSRFProtect()
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the web app: defaults, then the environment, then test_config."""
     from assist import api, auth, cli, config, db, ingest, live, outbound, queues, sandbox
-    from assist.web import admin, console, playbooks as playbook_pages
+    from assist.web import admin, console, dashboard, playbooks as playbook_pages
     from channels import sms
 
     app = Flask(__name__, instance_path=_absolute(os.environ.get("INSTANCE_PATH")), instance_relative_config=True)
@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(playbook_pages.bp)
     app.register_blueprint(live.bp)
+    app.register_blueprint(dashboard.bp)
     if app.config["TWILIO_SANDBOX"]:
         app.register_blueprint(sandbox.bp)
         csrf.exempt(sandbox.create_message)
