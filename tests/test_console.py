@@ -1,0 +1,96 @@
+"""The console over HTTP: actions, notes that are never sent, escalation, the dashboard's roles, escaping."""
+
+import time
+
+from sqlalchemy import select
+
+from assist import queues, sandbox
+from assist.models import Case, CaseStatus, Note, UserRole
+from assist.simulate import sms_params
+from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
+
+CUSTOMER = "+15035550600"
+
+
+def post_sms(live_server, body: str, sender: str = CUSTOMER):
+    return live_server.post_signed("/twilio/sms", sms_params(from_=sender, to=TEAM_NUMBER, body=body,
+                                                             account_sid=ACCOUNT_SID))
+
+
+def test_an_agent_cannot_open_the_dashboard_or_search(client, login):
+    login(UserRole.AGENT)
+    assert client.get("/dashboard/").status_code == 403
+    assert client.get("/dashboard/search?q=x").status_code == 403
+
+
+def test_the_dashboard_shows_queues_breaches_volume_and_load(client, login, live_server, session):
+    post_sms(live_server, "my dog just ate a bar of dark chocolate")
+    post_sms(live_server, "how do I change my payout account?", sender="+15035550601")
+    login(UserRole.SUPERVISOR)
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert "emergency" in page and "oldest waiting" in page and "<svg" in page and "pet_health" in page
+    found = client.get("/dashboard/search?q=chocolate").get_data(as_text=True)
+    assert "#1" in found and "#2" not in found
+    assert client.get("/dashboard/search?from=yesterday").status_code == 400
+
+
+def test_a_note_is_never_sent_and_escalation_records_the_brief(client, login, live_server, session, drain, app):
+    post_sms(live_server, "the dog I'm walking just bit a kid, his arm is bleeding")
+    case = session.scalars(select(Case)).one()
+    lead = login(UserRole.LEAD)
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    token = csrf_token(page)
+    client.post(f"/cases/{case.id}/note", data={"text": "Called the parents; ambulance on the way", "csrf_token": token})
+    drain()
+    with app.app_context():
+        assert all("ambulance" not in m["body"] for m in sandbox.sent_messages(queues.connection()))
+    brief_page = client.get(f"/cases/{case.id}/escalate").get_data(as_text=True)
+    assert "What happened:" in brief_page and "Timeline:" in brief_page and "critical" in brief_page
+    assert "Open questions:" in brief_page and "ambulance" in brief_page
+    client.post(f"/cases/{case.id}/escalate", data={"text": "Brief: bite, child, ambulance called.",
+                                                    "csrf_token": token})
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.status == CaseStatus.ESCALATED and case.assignee_id == lead.id
+    kinds = [n.kind for n in session.scalars(select(Note).where(Note.case_id == case.id))]
+    assert kinds == ["note", "brief"]
+
+
+def test_claim_status_and_checklist(client, login, live_server, session):
+    post_sms(live_server, "my dog got out and ran off")
+    case = session.scalars(select(Case)).one()
+    agent = login(UserRole.AGENT)
+    token = csrf_token(client.get(f"/cases/{case.id}").get_data(as_text=True))
+    client.post(f"/cases/{case.id}/claim", data={"csrf_token": token})
+    client.post(f"/cases/{case.id}/checklist/0", data={"csrf_token": token})
+    client.post(f"/cases/{case.id}/status", data={"status": "pending", "csrf_token": token})
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert (case.assignee_id, case.status, case.checklist_done) == (agent.id, CaseStatus.PENDING, [0])
+
+
+def test_customer_strings_are_escaped_everywhere(client, login, live_server, session):
+    payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    post_sms(live_server, f"help {payload}")
+    login(UserRole.SUPERVISOR)
+    case = session.scalars(select(Case)).one()
+    for path, shows_text in (("/", True), (f"/cases/{case.id}", True), (f"/cases/{case.id}/escalate", True),
+                             ("/dashboard/search?q=script", False)):
+        page = client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert ("&lt;script&gt;" in page) == shows_text
+
+
+def test_the_event_stream_relays_new_messages(client, login, live_server, session):
+    login(UserRole.AGENT)
+    response = client.get("/events", buffered=False)
+    assert response.mimetype == "text/event-stream"
+    chunks = response.response
+    assert next(chunks).startswith(b"retry:")
+    post_sms(live_server, "my dog got out")
+    deadline = time.monotonic() + 5
+    data = b""
+    while b"data:" not in data and time.monotonic() < deadline:
+        data += next(chunks)
+    response.close()
+    assert b'"kind": "message"' in data

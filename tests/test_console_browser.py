@@ -1,0 +1,141 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright against a live server."""
+
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from assist import members, queues, sandbox
+from assist.models import Case, Note, UserRole
+from assist.simulate import sms_params
+from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, need_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+CUSTOMER = "+15035550700"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        need_service("Chromium at /usr/bin/chromium", FileNotFoundError("apt-get install chromium"))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """A logged-in page that fails the test on any dialog or console error."""
+    contexts, problems = [], []
+
+    def open_as(user):
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.goto(live_server.url + "/login")
+        page.fill("input[name=email]", user.email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def sms(live_server, body: str, sender: str = CUSTOMER):
+    return live_server.post_signed("/twilio/sms", sms_params(from_=sender, to=TEAM_NUMBER, body=body,
+                                                             account_sid=ACCOUNT_SID))
+
+
+def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_user, session, drain, app):
+    ARTIFACTS.mkdir(exist_ok=True)
+    members.import_csv(session, io.StringIO("member_id,role,name,phone,email,pet_name,pet_species,pet_breed,pet_notes\n"
+                                            f"M-7,owner,Rosa Diaz,{CUSTOMER},,Pico,dog,beagle,\n"))
+    session.commit()
+    agent = make_user(UserRole.AGENT)
+    make_user(UserRole.LEAD)
+    page = open_page(agent)
+    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+    page.evaluate("window.stillTheSamePage = true")
+    page.wait_for_timeout(300)  # the event stream is subscribed
+
+    sms(live_server, "Pico just got hit by a car on Elm St, he's bleeding from his leg")
+    first = page.locator("tr.case-row").first
+    first.get_by_text("hit by a car").wait_for(timeout=2000)  # live, within 2 seconds
+    assert page.evaluate("window.stillTheSamePage") is True  # no reload
+    badges = first.locator(".badge").all_inner_texts()
+    assert "critical" in badges and "pet_health" in badges
+    page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
+
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/cases/*")
+    evidence = page.locator("ol.timeline mark.evidence").all_inner_texts()
+    assert "hit by a car" in evidence  # the rule signal, highlighted in the message
+    suggestion = page.locator("button.suggestion").first
+    suggestion_text = suggestion.get_attribute("data-text")
+    suggestion.click()
+    assert page.input_value("#reply-text") == suggestion_text
+    page.keyboard.press("End")
+    page.type("#reply-text", " I'm calling you now.")
+    sent_text = suggestion_text + " I'm calling you now."
+    assert "segment" in page.inner_text("#segments")
+    page.click("#reply-form button[type=submit]")
+    page.wait_for_selector("text=Reply queued.")
+    drain()
+    with app.app_context():
+        bodies = [m["body"] for m in sandbox.sent_messages(queues.connection())]
+    assert bodies == [sent_text]
+
+    page.keyboard.press("n")
+    page.keyboard.type("Called Rosa; going to the emergency vet on 5th")
+    page.click("#note-form button[type=submit]")
+    page.wait_for_selector("li.note >> text=emergency vet on 5th")
+    drain()
+    with app.app_context():
+        assert [m["body"] for m in sandbox.sent_messages(queues.connection())] == [sent_text]
+    page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+
+    page.keyboard.press("e")
+    page.wait_for_url("**/escalate")
+    brief = page.input_value("#brief-text")
+    assert "Pico" in brief and "critical" in brief and "Timeline:" in brief and "hit by a car" in brief
+    page.fill("#brief-text", brief + "\nVet: Elm St emergency clinic.")
+    page.click("#escalate-form button[type=submit]")
+    page.wait_for_selector("li.note.brief")
+    case = session.scalars(select(Case)).one()
+    session.refresh(case)
+    assert case.status.value == "escalated"
+    assert session.scalars(select(Note).where(Note.kind == "brief")).one().text.endswith("emergency clinic.")
+
+
+def test_script_payloads_render_as_text_and_never_run(open_page, live_server, make_user, session):
+    from assist.ingest import ingest
+    from channels.message import Channel, InboundMessage
+
+    payload = '<script>alert("sms")</script><img src=x onerror="alert(1)">'
+    sms(live_server, f"my dog got out {payload}")
+    email_text = 'Subject: <img src=x onerror="alert(2)">\n\n<script>alert("email")</script> the sitter never came'
+    ingest(session, InboundMessage(channel=Channel.EMAIL, channel_id="<xss@example.com>", sender="ann@example.com",
+                                   recipient="team@example.com", text=email_text, original=email_text,
+                                   subject='<img src=x onerror="alert(3)">'))
+    page = open_page(make_user(UserRole.SUPERVISOR))
+    assert page.get_by_text('<script>alert("sms")</script>', exact=False).count() >= 1
+    for case in session.scalars(select(Case)):
+        page.goto(f"{live_server.url}/cases/{case.id}")
+        assert "<script>alert(" in page.inner_text("ol.timeline")  # shown as text
+        assert page.locator("ol.timeline img").count() == 0
+    page.goto(f"{live_server.url}/dashboard/")
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
