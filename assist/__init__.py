@@ -55,6 +55,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         csrf.exempt(sandbox.create_message)
 
     cli.init_app(app)
+    from assist.web.sanitize import sanitized_html
+
+    app.add_template_filter(sanitized_html, "sanitized_html")
 
     @app.get("/healthz")
     def healthz():

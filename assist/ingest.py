@@ -91,7 +91,7 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
         case=case, contact=contact, direction=Direction.INBOUND, channel=inbound.channel,
         channel_id=inbound.channel_id, idempotency_token=inbound.idempotency_token,
         sender=inbound.sender, recipient=inbound.recipient, subject=inbound.subject or None,
-        text=inbound.text, original=inbound.original, keyword=inbound.keyword,
+        text=inbound.text, original=inbound.original, html=inbound.html, keyword=inbound.keyword,
         attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at,
     )
     session.add(message)

@@ -41,8 +41,13 @@ def send_message(message_id: int) -> str | None:
         return None
 
     message.attempts += 1
+    sender = SENDERS.get(message.channel)
+    if sender is None:  # a channel that cannot send yet: fail visibly, do not retry
+        _record_failure(session, message, f"no sender for the {message.channel} channel yet", reason="no sender",
+                        final=True)
+        return None
     try:
-        sid = SENDERS[message.channel](message)
+        sid = sender(message)
     except TwilioRestException as exc:
         # 4xx (but 429) means the request itself is wrong: trying again cannot help.
         permanent = 400 <= exc.status < 500 and exc.status != 429

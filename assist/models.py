@@ -272,6 +272,7 @@ class Message(Base):
     subject: Mapped[str | None] = mapped_column(String(998))
     text: Mapped[str] = mapped_column(Text)
     original: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # an email's HTML part as received (shown sanitized)
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     keyword: Mapped[str | None] = mapped_column(String(16))
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))

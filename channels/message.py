@@ -36,6 +36,7 @@ class InboundMessage:
     text: str  # what triage reads: quoted history and signatures stripped
     original: str  # the full text as received
     subject: str = ""
+    html: str | None = None  # an email's HTML part as received; the console shows it sanitized
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     keyword: Keyword | None = None

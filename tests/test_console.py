@@ -94,3 +94,14 @@ def test_the_event_stream_relays_new_messages(client, login, live_server, sessio
         data += next(chunks)
     response.close()
     assert b'"kind": "message"' in data
+
+
+def test_html_is_sanitized_by_nh3():
+    from assist.web.sanitize import sanitized_html
+
+    dirty = ('<p onclick="x()">Hi <b>there</b></p><script>alert(1)</script><img src=x onerror=alert(1)>'
+             '<a href="javascript:alert(1)">x</a><a href="https://vet.example/invoice">invoice</a><style>*{}</style>')
+    clean = str(sanitized_html(dirty))
+    assert "<b>there</b>" in clean and "https://vet.example/invoice" in clean and 'rel="noopener' in clean
+    for bad in ("<script", "onerror", "onclick", "javascript:", "<img", "<style"):
+        assert bad not in clean

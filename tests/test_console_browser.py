@@ -128,14 +128,22 @@ def test_script_payloads_render_as_text_and_never_run(open_page, live_server, ma
     payload = '<script>alert("sms")</script><img src=x onerror="alert(1)">'
     sms(live_server, f"my dog got out {payload}")
     email_text = 'Subject: <img src=x onerror="alert(2)">\n\n<script>alert("email")</script> the sitter never came'
+    html = ('<p onclick="alert(4)">The <b>sitter</b> never came.</p><script>alert("html")</script>'
+            '<img src=x onerror="alert(5)"><a href="javascript:alert(6)">invoice</a><iframe src="/"></iframe>')
     ingest(session, InboundMessage(channel=Channel.EMAIL, channel_id="<xss@example.com>", sender="ann@example.com",
                                    recipient="team@example.com", text=email_text, original=email_text,
-                                   subject='<img src=x onerror="alert(3)">'))
+                                   subject='<img src=x onerror="alert(3)">', html=html))
     page = open_page(make_user(UserRole.SUPERVISOR))
     assert page.get_by_text('<script>alert("sms")</script>', exact=False).count() >= 1
     for case in session.scalars(select(Case)):
         page.goto(f"{live_server.url}/cases/{case.id}")
+        for details in page.locator("details.html-part").all():
+            details.locator("summary").click()  # open the sanitized HTML part
         assert "<script>alert(" in page.inner_text("ol.timeline")  # shown as text
-        assert page.locator("ol.timeline img").count() == 0
+        assert page.locator("ol.timeline img, ol.timeline iframe, ol.timeline script").count() == 0
+        assert page.locator("ol.timeline [onclick], ol.timeline [onerror]").count() == 0
+        for link in page.locator("ol.timeline a").all():
+            assert not (link.get_attribute("href") or "").startswith("javascript:")
+    page.locator("details.html-part b").first.wait_for()  # the harmless formatting survives
     page.goto(f"{live_server.url}/dashboard/")
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -208,3 +208,19 @@ def test_logs_carry_no_phone_numbers_or_message_text(app, live_server, drain, se
     assert "send of message" in caplog.text and "sandbox status callbacks" in caplog.text and "sent message" in caplog.text
     for secret in (CUSTOMER, CUSTOMER[2:], "threatened", "somewhere safe"):
         assert secret not in caplog.text
+
+
+def test_a_reply_on_a_channel_that_cannot_send_yet_fails_visibly_without_retries(app, session, drain):
+    from assist.ingest import ingest
+    from channels.message import Channel, InboundMessage
+
+    ingest(session, InboundMessage(channel=Channel.EMAIL, channel_id="<1@example.com>", sender="ann@example.com",
+                                   recipient="team@example.com", text="the sitter never came",
+                                   original="the sitter never came"))
+    case = session.scalars(select(Case)).one()
+    message_id = reply_to_case(app, case.id, "We're on it.")
+    drain()
+    session.expire_all()
+    message = session.get(Message, message_id)
+    assert message.delivery_status == DeliveryStatus.FAILED and message.attempts == 1
+    assert "no sender for the email channel" in message.error
