@@ -23,7 +23,7 @@ def main():
 
 def init_app(app) -> None:
     """Add the service's commands to app.cli (FlaskGroup and the test runner find them there)."""
-    for command in (db, users, members, cases, worker, simulate, demo):
+    for command in (db, users, members, cases, worker, simulate, demo, smtp):
         app.cli.add_command(command)
 
 
@@ -119,6 +119,14 @@ def playbooks_export(folder):
     playbook_versions.published(session)  # seeds an empty database first
     written = playbook_versions.export(session, folder)
     click.echo(f"wrote {len(written)} playbooks to {folder}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:
@@ -265,6 +273,25 @@ def worker(burst):
                                                         logging_level=current_app.config["LOG_LEVEL"])
 
 
+@click.command()
+@with_appcontext
+def smtp():
+    """Run the inbound SMTP server on SMTP_LISTEN until interrupted."""
+    import time
+
+    from assist import mail
+
+    controller = mail.start_server(current_app._get_current_object())
+    click.echo(f"SMTP on {controller.hostname}:{controller.port} for {', '.join(current_app.config['INBOUND_EMAIL'])}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
 @click.group(cls=AppGroup)
 def simulate():
     """Play a customer against the running service."""
@@ -298,6 +325,31 @@ def simulate_sms(from_, to, media, text):
         deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
 
 
+@simulate.command("email")
+@click.option("--from", "from_", required=True, help="The customer's address.")
+@click.option("--subject", default="", help="The subject line.")
+@click.option("--to", default=None, help="The team's address (default: TEAM_EMAIL).")
+@click.argument("text")
+def simulate_email(from_, subject, to, text):
+    """Send TEXT as an email over a real SMTP session to the running SMTP server."""
+    import smtplib
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    config = current_app.config
+    message = EmailMessage()
+    message["From"], message["To"] = from_, to or config["TEAM_EMAIL"]
+    message["Subject"], message["Message-ID"] = subject, make_msgid(domain="customer.example")
+    message.set_content(text)
+    host, _, port = config["SMTP_LISTEN"].rpartition(":")
+    try:
+        with smtplib.SMTP(host, int(port), timeout=30) as session:
+            session.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise click.ClickException(f"the SMTP server at {config['SMTP_LISTEN']} refused or is down: {exc}") from None
+    click.echo(f"sent {message['Message-ID']}")
+
+
 @click.command()
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -314,6 +366,15 @@ def demo(host):
     seeded = demo_data.seed(database.session())
     server = make_server(host, config["PORT"], app, threaded=True)
     threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    from aiosmtpd.controller import Controller
+
+    from assist import mail, sandbox
+
+    if not config["SMTP_RELAY"]:  # replies go to a local sink the sandbox outbox shows
+        sink_port = _free_port()
+        Controller(sandbox.MailSink(queues.connection()), hostname="127.0.0.1", port=sink_port).start()
+        config["SMTP_RELAY"] = f"127.0.0.1:{sink_port}"
+    smtp_server = mail.start_server(app)
     base = public_base_url()
     if seeded:
         for sender, text in demo_data.DEMO_MESSAGES:
@@ -328,14 +389,17 @@ Incident console: {base}/
   database: {config['DATABASE_URL']}
   redis:    {redis_where}
   twilio:   {'sandbox (sent SMS appear at ' + base + '/sandbox/twilio/)' if config['TWILIO_SANDBOX'] else 'live'}
+  email:    SMTP on {config['SMTP_LISTEN']} for {', '.join(config['INBOUND_EMAIL'])}; replies via {config['SMTP_RELAY']}
 Demo logins:""")
     for email, _name, role, password in demo_data.DEMO_USERS:
         click.echo(f"  {role.value:<11} {email:<22} {password}")
     click.echo(f"""Play a customer:  assist simulate sms --from +15551234567 "my dog got out"
+                  assist simulate email --from ann@example.com --subject "Sitter no-show" "nobody came"
 See the cases:    assist cases list --json
 Ctrl-C stops the service.
 """)
     try:
         make_worker(app).work(with_scheduler=True, logging_level="WARNING")
     finally:
+        smtp_server.stop()
         server.shutdown()

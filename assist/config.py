@@ -30,6 +30,15 @@ ENVIRONMENT = {
     "SECRET_KEY": ("random, kept in <instance>/secret_key", "signs sessions and CSRF tokens"),
     "SEND_RETRY_INTERVALS": ("10,60,300", "seconds between retries of a failed send"),
     "LOG_LEVEL": ("INFO", "logging level"),
+    "TEAM_EMAIL": ("incidents@incident-team.test", "the team's address: From and Reply-To of replies"),
+    "INBOUND_EMAIL": ("the TEAM_EMAIL", "addresses or @domains the SMTP server accepts mail for (comma-separated)"),
+    "SMTP_LISTEN": ("127.0.0.1:8025", "where `assist smtp` (and the demo) listen"),
+    "SMTP_MAX_BYTES": ("26214400", "the largest message accepted (advertised as SIZE; larger gets 552)"),
+    "SMTP_RELAY": ("unset (the demo starts a local sink)", "host:port of the relay that sends replies"),
+    "SMTP_RELAY_STARTTLS": ("0", "1 to use STARTTLS with the relay"),
+    "SMTP_RELAY_USER": ("unset", "relay login, with SMTP_RELAY_PASSWORD"),
+    "SMTP_RELAY_PASSWORD": ("unset", "relay password"),
+    "SMTP_HOSTNAME": ("incident-team.test", "the name the SMTP server greets with"),
     "BUSINESS_HOURS": ("08:00-20:00", "the team's staffed hours; outside them critical cases go to the on-call person"),
     "BUSINESS_TIMEZONE": ("UTC", "the time zone of BUSINESS_HOURS (an IANA name such as America/Chicago)"),
 }
@@ -43,6 +52,7 @@ def load(instance_path: str, environ=os.environ) -> dict:
     public = environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None  # unset: taken from each request
     https = bool(public and public.startswith("https://"))
     intervals = environ.get("SEND_RETRY_INTERVALS")
+    team_email = environ.get("TEAM_EMAIL", "incidents@incident-team.test").strip().lower()
     return {
         "SECRET_KEY": environ.get("SECRET_KEY") or _instance_secret(instance),
         "DATABASE_URL": environ.get("DATABASE_URL", f"sqlite:///{instance / 'assist.db'}"),
@@ -59,6 +69,15 @@ def load(instance_path: str, environ=os.environ) -> dict:
         "SEND_RETRY_INTERVALS": tuple(int(s) for s in intervals.split(",")) if intervals else DEFAULT_SEND_RETRY_INTERVALS,
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO"),
         "BUSINESS_HOURS": environ.get("BUSINESS_HOURS", "08:00-20:00"),
+        "TEAM_EMAIL": team_email,
+        "INBOUND_EMAIL": [a.strip() for a in environ.get("INBOUND_EMAIL", team_email).split(",") if a.strip()],
+        "SMTP_LISTEN": environ.get("SMTP_LISTEN", "127.0.0.1:8025"),
+        "SMTP_HOSTNAME": environ.get("SMTP_HOSTNAME", "incident-team.test"),
+        "SMTP_MAX_BYTES": int(environ.get("SMTP_MAX_BYTES", 25 * 1024 * 1024)),
+        "SMTP_RELAY": environ.get("SMTP_RELAY", ""),
+        "SMTP_RELAY_STARTTLS": environ.get("SMTP_RELAY_STARTTLS", "0") == "1",
+        "SMTP_RELAY_USER": environ.get("SMTP_RELAY_USER", ""),
+        "SMTP_RELAY_PASSWORD": environ.get("SMTP_RELAY_PASSWORD", ""),
         "BUSINESS_TIMEZONE": environ.get("BUSINESS_TIMEZONE", "UTC"),
         "SESSION_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, contacts, live, routing, triage
+from assist import audit, contacts, live, outbound, routing, triage
 from assist.triage.labels import URGENCY
-from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
+from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
 from channels.message import Channel, IngestResult, InboundMessage, Keyword
 from channels.sms import segment_count
@@ -79,7 +79,10 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
     if inbound.keyword:
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
 
-    case = _open_case(session, contact)
+    case = _thread_case(session, inbound, contact) or _open_case(session, contact)
+    if case is not None and not case.is_open:
+        case.status = CaseStatus.OPEN  # the customer answered on a closed case's thread
+        audit.record(session, "case.reopened", case=case)
     opened = case is None and inbound.keyword not in OPENS_NO_CASE
     if opened:
         case = Case(contact=contact)
@@ -128,9 +131,26 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
         reply = None  # nothing is sent to an opted-out contact; automated mail is never answered
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
-    if reply:
-        _store_reply(session, message, reply, playbook_id)
+    sent = _store_reply(session, message, reply, playbook_id) if reply else None
     session.commit()
+    if sent is not None and sent.delivery_status == DeliveryStatus.PENDING:
+        outbound.enqueue_send(sent)  # email is answered by a send job, SMS and voice in the webhook's answer
+
+
+def _thread_case(session: Session, inbound: InboundMessage, contact: Contact) -> Case | None:
+    """The case an email answers: by the Message-IDs it references, else by "[Case #N]" of this contact."""
+    if inbound.thread_ids:
+        found = session.scalars(select(Message).where(Message.channel == Channel.EMAIL,
+                                                      Message.channel_id.in_(inbound.thread_ids),
+                                                      Message.case_id.is_not(None))
+                                .order_by(Message.id.desc())).first()
+        if found is not None:
+            return found.case
+    if inbound.case_token is not None:
+        quoted = session.get(Case, inbound.case_token)
+        if quoted is not None and quoted.contact_id == contact.id:  # a guessed number opens nobody's case
+            return quoted
+    return None
 
 
 def _open_case(session: Session, contact: Contact) -> Case | None:
@@ -142,12 +162,14 @@ def _open_case(session: Session, contact: Contact) -> Case | None:
 
 def _store_reply(session: Session, inbound: Message, text: str, playbook_id: str | None) -> Message:
     """Store the reply that goes back in the webhook's answer (TwiML): the carrier sends it."""
+    in_answer = inbound.channel != Channel.EMAIL  # TwiML carries SMS and voice replies; email needs a job
     reply = Message(
         case=inbound.case, contact=inbound.contact, direction=Direction.OUTBOUND, channel=inbound.channel,
-        sender=inbound.recipient, recipient=inbound.sender, text=text, original=text,
-        in_reply_to_id=inbound.id, delivery_status=DeliveryStatus.QUEUED, attempts=1, playbook_id=playbook_id,
+        sender=inbound.recipient, recipient=inbound.sender, text=text, original=text, in_reply_to_id=inbound.id,
+        delivery_status=DeliveryStatus.QUEUED if in_answer else DeliveryStatus.PENDING,
+        attempts=1 if in_answer else 0, playbook_id=playbook_id,
         segments=segment_count(text) if inbound.channel == Channel.SMS else None,
-        sent_at=datetime.now(timezone.utc),
+        sent_at=datetime.now(timezone.utc) if in_answer else None,
     )
     session.add(reply)
     session.flush()

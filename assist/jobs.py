@@ -1,6 +1,7 @@
 """RQ jobs: module-level functions that take ids, run in an app context, and raise to be retried."""
 
 import logging
+import smtplib
 from datetime import datetime, timezone
 
 import requests
@@ -9,7 +10,7 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, db
+from assist import audit, db, mail
 from assist.errors import NotSendable, SendFailed
 from assist.models import DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
@@ -42,12 +43,13 @@ def send_message(message_id: int) -> str | None:
 
     message.attempts += 1
     sender = SENDERS.get(message.channel)
-    if sender is None:  # a channel that cannot send yet: fail visibly, do not retry
-        _record_failure(session, message, f"no sender for the {message.channel} channel yet", reason="no sender",
-                        final=True)
-        return None
     try:
+        if sender is None:
+            raise NotSendable(f"no sender for the {message.channel} channel yet")
         sid = sender(message)
+    except NotSendable as exc:  # configuration, not the carrier: trying again cannot help
+        _record_failure(session, message, str(exc), reason="not sendable", final=True)
+        return None
     except TwilioRestException as exc:
         # 4xx (but 429) means the request itself is wrong: trying again cannot help.
         permanent = 400 <= exc.status < 500 and exc.status != 429
@@ -56,7 +58,7 @@ def send_message(message_id: int) -> str | None:
         if permanent:
             return None
         raise SendFailed(f"message {message_id}: Twilio answered {exc.status}") from exc
-    except (TwilioException, requests.RequestException) as exc:
+    except (TwilioException, requests.RequestException, OSError, smtplib.SMTPException) as exc:
         _record_failure(session, message, f"{type(exc).__name__}: {exc}", reason=type(exc).__name__,
                         final=not _retries_left())
         raise SendFailed(f"message {message_id}: {type(exc).__name__}") from exc
@@ -81,7 +83,11 @@ def _send_sms(message: Message) -> str:
     )
 
 
-SENDERS = {Channel.SMS: _send_sms}
+def _send_email(message: Message) -> str:
+    return mail.send(message)
+
+
+SENDERS = {Channel.SMS: _send_sms, Channel.EMAIL: _send_email}
 
 
 def _retries_left() -> bool:

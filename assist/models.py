@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import (
     JSON,
     Boolean,
+    LargeBinary,
     Column,
     DateTime,
     Enum,
@@ -346,3 +347,17 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     author: Mapped[User | None] = relationship()
+
+
+class RawEmail(Base):
+    """An email exactly as received over SMTP, stored before the sender is told 250."""
+
+    __tablename__ = "raw_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the bytes: a resend is stored once
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # once ingested
+    error: Mapped[str | None] = mapped_column(String(500))  # why ingesting it failed, if it did

@@ -88,4 +88,33 @@ def create_message(account_sid: str):
 @bp.get("/")
 @role_required(UserRole.AGENT)
 def outbox():
-    return render_template("sandbox.html", messages=sent_messages(queues.connection()))
+    connection = queues.connection()
+    return render_template("sandbox.html", messages=sent_messages(connection), emails=sent_emails(connection))
+
+
+EMAIL_KEY = "sandbox:email:messages"
+
+
+class MailSink:
+    """Sandbox relay: an aiosmtpd handler that records the replies the service sends, in Redis."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        record = {header.lower(): str(parsed.get(header, "")) for header in
+                  ("From", "To", "Subject", "Message-ID", "In-Reply-To", "References", "Reply-To", "Auto-Submitted")}
+        record["body"] = parsed.get_body(preferencelist=("plain",)).get_content()
+        with self.connection.pipeline() as pipe:
+            pipe.lpush(EMAIL_KEY, json.dumps(record))
+            pipe.ltrim(EMAIL_KEY, 0, KEEP - 1)
+            pipe.execute()
+        return "250 2.0.0 Recorded by the sandbox"
+
+
+def sent_emails(connection) -> list[dict]:
+    """The emails the sandbox relay received, newest first."""
+    return [json.loads(raw) for raw in connection.lrange(EMAIL_KEY, 0, -1)]

@@ -42,6 +42,8 @@ class InboundMessage:
     keyword: Keyword | None = None
     idempotency_token: str | None = None  # a carrier's redelivery token, when it sends one
     automated: bool = False  # sent by a machine (auto-reply, bounce, list): never answered
+    thread_ids: tuple[str, ...] = ()  # Message-IDs this one answers (email In-Reply-To / References)
+    case_token: int | None = None  # a case number the customer quoted ("[Case #123]" in a subject)
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
 
 

@@ -210,7 +210,8 @@ def test_logs_carry_no_phone_numbers_or_message_text(app, live_server, drain, se
         assert secret not in caplog.text
 
 
-def test_a_reply_on_a_channel_that_cannot_send_yet_fails_visibly_without_retries(app, session, drain):
+def test_an_email_reply_without_a_relay_fails_visibly_without_retries(app, session, drain):
+    app.config["SMTP_RELAY"] = ""
     from assist.ingest import ingest
     from channels.message import Channel, InboundMessage
 
@@ -223,4 +224,4 @@ def test_a_reply_on_a_channel_that_cannot_send_yet_fails_visibly_without_retries
     session.expire_all()
     message = session.get(Message, message_id)
     assert message.delivery_status == DeliveryStatus.FAILED and message.attempts == 1
-    assert "no sender for the email channel" in message.error
+    assert "SMTP_RELAY is not configured" in message.error

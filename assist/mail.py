@@ -1,0 +1,87 @@
+"""The email channel's core side: store raw mail durably, ingest it, run the SMTP server, send replies."""
+
+import hashlib
+import logging
+
+from aiosmtpd.controller import Controller
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from assist import db, ingest
+from assist.errors import BadWebhook, NotSendable
+from assist.models import Direction, Message, RawEmail
+from channels import email as email_channel
+from channels.addresses import mask
+
+log = logging.getLogger(__name__)
+
+
+def _save_raw(session, data: bytes, mail_from: str) -> RawEmail:
+    """Commit the raw bytes (once: a resend of the same bytes finds the first copy)."""
+    digest = hashlib.sha256(data).hexdigest()
+    found = session.scalar(select(RawEmail).where(RawEmail.digest == digest))
+    if found is not None:
+        return found
+    raw = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
+    session.add(raw)
+    try:
+        session.commit()
+    except IntegrityError:  # the same message stored by a concurrent session
+        session.rollback()
+        return session.scalar(select(RawEmail).where(RawEmail.digest == digest))
+    return raw
+
+
+def receive(app: Flask, data: bytes, mail_from: str, recipient: str = "") -> RawEmail:
+    """Store a received message durably, then ingest it; raises only if it could not be stored."""
+    with app.app_context():
+        session = db.session()
+        raw = _save_raw(session, data, mail_from)
+        if raw.message_id is not None:
+            return raw  # a resend of a message already ingested
+        try:
+            inbound = email_channel.parse_email(data, recipient=recipient or app.config["TEAM_EMAIL"])
+        except BadWebhook as exc:
+            raw.error = str(exc)[:500]
+            session.commit()
+            log.warning("stored raw email %s but could not ingest it: %s", raw.id, exc)
+            return raw
+        result = ingest.ingest(session, inbound)
+        raw.message_id, raw.error = result.message_id, None
+        session.commit()
+        return raw
+
+
+def start_server(app: Flask) -> Controller:
+    """Start the inbound SMTP server (aiosmtpd Controller) on SMTP_LISTEN; stop it with .stop()."""
+    config = app.config
+    host, _, port = config["SMTP_LISTEN"].rpartition(":")
+    handler = email_channel.InboundHandler(
+        accepts=email_channel.accepts_for(config["INBOUND_EMAIL"]),
+        store=lambda data, mail_from: receive(app, data, mail_from))
+    controller = Controller(handler, hostname=host or "127.0.0.1", port=int(port),
+                            data_size_limit=config["SMTP_MAX_BYTES"], server_hostname=config["SMTP_HOSTNAME"])
+    controller.start()
+    log.info("SMTP server listening on %s:%s for %s", controller.hostname, controller.port,
+             ", ".join(config["INBOUND_EMAIL"]))
+    return controller
+
+
+def send(message: Message) -> str:
+    """Send an outbound email message on its case's thread through the relay; return its Message-ID."""
+    config = current_app.config
+    if not config.get("SMTP_RELAY"):
+        raise NotSendable("SMTP_RELAY is not configured")
+    case = message.case
+    earlier = [m for m in case.messages if m.channel == "email" and m.channel_id and m.id != message.id]
+    last_inbound = next((m for m in reversed(earlier) if m.direction == Direction.INBOUND), None)
+    reply = email_channel.build_reply(
+        team=config["TEAM_EMAIL"], to=message.recipient, subject=(last_inbound.subject if last_inbound else "") or "",
+        body=message.text, case_id=case.id, in_reply_to=last_inbound.channel_id if last_inbound else None,
+        references=[m.channel_id for m in earlier], automated=message.author_id is None)
+    host, _, port = config["SMTP_RELAY"].rpartition(":")
+    email_channel.send_email(reply, host=host, port=int(port), starttls=config["SMTP_RELAY_STARTTLS"],
+                             username=config["SMTP_RELAY_USER"], password=config["SMTP_RELAY_PASSWORD"])
+    log.info("sent email message %s to %s", message.id, mask(message.recipient))
+    return reply["Message-ID"]

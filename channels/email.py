@@ -1,0 +1,186 @@
+"""The email channel: an aiosmtpd handler in, `email` (policy.default) parsing, threaded replies out."""
+
+import asyncio
+import hashlib
+import html as html_lib
+import logging
+import re
+import smtplib
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, make_msgid, parseaddr
+
+import nh3
+
+from assist.errors import BadWebhook, InvalidAddress
+from channels.addresses import mask, normalize_email
+from channels.email_text import triage_text
+from channels.message import Attachment, Channel, InboundMessage
+
+log = logging.getLogger(__name__)
+
+CASE_TOKEN = re.compile(r"\[Case #(\d+)\]", re.IGNORECASE)
+AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|bounces?)([+@]|$)", re.IGNORECASE)
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # larger attachments keep their metadata, not their content
+
+
+def _header(message, name: str) -> str:
+    """A header's value as text, or "" when it is missing or cannot be decoded."""
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):  # a header policy.default cannot parse
+        value = message.get_all(name, [""])[0] if hasattr(message, "get_all") else ""
+    return str(value or "").strip()
+
+
+def is_automated(message) -> bool:
+    """Whether mail was sent by a machine (RFC 3834 Auto-Submitted, bulk/list Precedence, bounces, lists)."""
+    auto = _header(message, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return True
+    if _header(message, "Precedence").lower() in {"bulk", "junk", "list", "auto_reply"}:
+        return True
+    if _header(message, "List-Id") or _header(message, "List-Unsubscribe") or _header(message, "X-Autoreply") \
+            or _header(message, "X-Autorespond"):
+        return True
+    if message.get_content_type() == "multipart/report":  # delivery status notifications
+        return True
+    local = parseaddr(_header(message, "From"))[1].split("@")[0]
+    return bool(AUTOMATED_SENDERS.match(local))
+
+
+def html_to_text(markup: str) -> str:
+    """Readable text of an HTML body: block ends become line breaks, tags go, entities decode."""
+    spaced = re.sub(r"(?i)<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", "\n", markup)
+    text = html_lib.unescape(nh3.clean(spaced, tags=set()))
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+", " ", text)).strip()
+
+
+def _text_of(part) -> str:
+    """A text part's content, whatever charset it declares (or wrongly declares)."""
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeDecodeError, AssertionError, ValueError):
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace")
+
+
+def parse_email(raw: bytes, *, recipient: str = "") -> InboundMessage:
+    """Turn a raw RFC 5322 message into an InboundMessage (its new text for triage, all of it kept).
+
+    Raises:
+        BadWebhook: there is no usable sender address.
+    """
+    message = message_from_bytes(raw, policy=policy.default)
+    try:
+        sender = normalize_email(parseaddr(_header(message, "From"))[1])
+    except InvalidAddress:
+        raise BadWebhook("the From header has no email address") from None
+    message_id = _header(message, "Message-ID") or f"<{hashlib.sha256(raw).hexdigest()}@no-message-id>"
+    subject = " ".join(_header(message, "Subject").split())
+    plain = html = None
+    try:
+        body = message.get_body(preferencelist=("plain",))
+        plain = _text_of(body) if body is not None else None
+        html_part = message.get_body(preferencelist=("html",))
+        html = _text_of(html_part) if html_part is not None else None
+    except (KeyError, TypeError, AttributeError):  # broken MIME structure: take what decodes
+        plain = _text_of(message) if not message.is_multipart() else ""
+    if plain is None and html is None and not message.is_multipart():
+        plain = _text_of(message)
+    full = plain if plain is not None else html_to_text(html or "")
+    attachments = []
+    try:
+        parts = list(message.iter_attachments()) if message.is_multipart() else []
+    except (KeyError, TypeError, AttributeError):
+        parts = []
+    for part in parts:
+        payload = part.get_payload(decode=True)
+        size = len(payload) if isinstance(payload, bytes) else None
+        name = part.get_filename() or f"attachment.{part.get_content_subtype()}"
+        attachments.append(Attachment(name=name, content_type=part.get_content_type(), size=size))
+    references = re.findall(r"<[^<>\s]+>", _header(message, "In-Reply-To") + " " + _header(message, "References"))
+    token = CASE_TOKEN.search(subject)
+    to = recipient or (getaddresses([_header(message, "To")]) or [("", "")])[0][1].lower()
+    return InboundMessage(
+        channel=Channel.EMAIL, channel_id=message_id[:255], sender=sender, recipient=to,
+        text=triage_text(subject, full), original=full, subject=subject, html=html,
+        attachments=tuple(attachments), automated=is_automated(message),
+        thread_ids=tuple(dict.fromkeys(references)), case_token=int(token.group(1)) if token else None,
+        raw={"size": len(raw)},
+    )
+
+
+# -- SMTP in ---------------------------------------------------------------------------------------
+
+class InboundHandler:
+    """aiosmtpd handler: only the team's addresses, and the message stored before 250 (else 451)."""
+
+    def __init__(self, accepts: Callable[[str], bool], store: Callable[[bytes, str], None]):
+        self.accepts, self.store = accepts, store
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not self.accepts(address):
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode("utf-8", errors="surrogateescape")
+        loop = asyncio.get_running_loop()
+        try:
+            # Storing talks to the database: never on the event loop.
+            await loop.run_in_executor(None, self.store, data, envelope.mail_from or "")
+        except Exception:  # noqa: BLE001 - any failure to store must become a retryable 451, never a 250
+            log.exception("could not store a message from %s; answered 451", mask(envelope.mail_from or ""))
+            return "451 4.3.0 Could not store the message; please try again later"
+        return "250 2.0.0 Message accepted"
+
+
+def accepts_for(allowed: list[str]) -> Callable[[str], bool]:
+    """A RCPT check for INBOUND_EMAIL entries: full addresses or "@domain"s."""
+    addresses = {a.lower() for a in allowed if not a.startswith("@")}
+    domains = {a.lower() for a in allowed if a.startswith("@")}
+
+    def accepts(address: str) -> bool:
+        address = address.strip().lower()
+        return address in addresses or ("@" + address.rpartition("@")[2]) in domains
+
+    return accepts
+
+
+# -- email out -----------------------------------------------------------------------------------
+
+def build_reply(*, team: str, to: str, subject: str, body: str, case_id: int, in_reply_to: str | None,
+                references: list[str], automated: bool) -> EmailMessage:
+    """A reply on the case's thread: its own Message-ID, In-Reply-To, References, the case token."""
+    reply = EmailMessage(policy=policy.SMTP)
+    clean = CASE_TOKEN.sub("", subject).strip()
+    clean = clean if clean.lower().startswith("re:") else f"Re: {clean}" if clean else "Your case"
+    reply["Subject"] = f"{clean} [Case #{case_id}]"
+    reply["From"] = team
+    reply["To"] = to
+    reply["Reply-To"] = team
+    reply["Message-ID"] = make_msgid(domain=team.rpartition("@")[2] or None)
+    if in_reply_to:
+        reply["In-Reply-To"] = in_reply_to
+    if references or in_reply_to:
+        reply["References"] = " ".join(dict.fromkeys([*references, *([in_reply_to] if in_reply_to else [])]))
+    if automated:
+        reply["Auto-Submitted"] = "auto-replied"  # RFC 3834: an autoresponder must not answer this
+    reply.set_content(body)
+    return reply
+
+
+def send_email(message: EmailMessage, *, host: str, port: int, starttls: bool = False, username: str = "",
+               password: str = "", timeout: float = 30) -> None:
+    """Hand one message to the SMTP relay (raises smtplib.SMTPException or OSError when it cannot)."""
+    with smtplib.SMTP(host, port, timeout=timeout) as relay:
+        if starttls:
+            relay.starttls()
+        if username:
+            relay.login(username, password)
+        relay.send_message(message)

@@ -1,0 +1,368 @@
+"""The email channel over real SMTP sessions (smtplib) against the running aiosmtpd server."""
+
+import smtplib
+import socket
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from assist import mail
+from assist.models import Case, Direction, Message, RawEmail
+from conftest import count
+
+TEAM = "incidents@incident-team.test"
+ANN = "ann@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Sink:
+    """A local relay that keeps what the service sends."""
+
+    def __init__(self):
+        self.messages, self.lock = [], threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(app):
+    app.config.update(SMTP_LISTEN=f"127.0.0.1:{free_port()}", SMTP_MAX_BYTES=200_000,
+                      INBOUND_EMAIL=[TEAM, "@claims.incident-team.test"], TEAM_EMAIL=TEAM)
+    controller = mail.start_server(app)
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def sink(app):
+    handler = Sink()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_RELAY"] = f"127.0.0.1:{port}"
+    yield handler
+    controller.stop()
+
+
+def send(server, raw: bytes, *, rcpt: str = TEAM, mail_from: str = ANN):
+    """One whole SMTP session; returns (code, message) of DATA or of the refusal."""
+    with smtplib.SMTP(server.hostname, server.port, timeout=10) as session:
+        try:
+            session.sendmail(mail_from, [rcpt], raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            return exc.recipients[rcpt]
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code, exc.smtp_error
+        except smtplib.SMTPSenderRefused as exc:
+            return exc.smtp_code, exc.smtp_error
+    return 250, b"OK"
+
+
+def email(subject: str, body: str, **headers) -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = f"Ann Lee <{ANN}>", TEAM, subject
+    message["Message-ID"] = make_msgid(domain="example.com")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return bytes(message)
+
+
+def inbound(session) -> list[Message]:
+    session.expire_all()
+    return list(session.scalars(select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id)))
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+def html_only() -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = ANN, TEAM, "Dog bitten at daycare"
+    message.set_content("<html><body><p>Our dog <b>Rex</b> was <i>bitten</i> at daycare today.</p>"
+                        "<p>He is bleeding from the ear.</p><script>alert(1)</script></body></html>", subtype="html")
+    return bytes(message)
+
+
+def alternative_with_invoice() -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = ANN, TEAM, "Vet claim for Bailey"
+    message.set_content("Hi, please find the vet invoice attached for my claim.\n\nThanks,\nAnn")
+    message.add_alternative("<p>Hi, please find the <b>vet invoice</b> attached for my claim.</p>", subtype="html")
+    message.add_attachment(b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="invoice-4471.pdf")
+    return bytes(message)
+
+
+def charset(name: str, text: str) -> bytes:
+    body = text.encode(name)
+    head = (f"From: {ANN}\r\nTo: {TEAM}\r\nSubject: charset {name}\r\nMessage-ID: <{name}@example.com>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={name}\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n").encode()
+    return head + body + b"\r\n"
+
+
+FORMATS = [
+    ("plain", lambda: email("Sitter never came", "The sitter never showed up this morning and the dogs are alone."),
+     "never showed up", 0),
+    ("html-only", html_only, "bleeding from the ear", 0),
+    ("alternative+pdf", alternative_with_invoice, "vet invoice attached", 1),
+    ("iso-8859-1", lambda: charset("iso-8859-1", "Mi perro está sangrando, ¿qué hago?"), "está sangrando", 0),
+    ("windows-1252", lambda: charset("windows-1252", "The sitter’s dog bit mine – it’s bleeding"), "it’s bleeding", 0),
+    ("shift_jis", lambda: charset("shift_jis", "犬が逃げました。助けてください。"), "犬が逃げました", 0),
+]
+
+
+@pytest.mark.parametrize("build, expected, attachments", [f[1:] for f in FORMATS], ids=[f[0] for f in FORMATS])
+def test_formats_are_stored_triaged_and_readable(smtp_server, session, build, expected, attachments):
+    assert send(smtp_server, build())[0] == 250
+    [message] = inbound(session)
+    assert expected in message.original and message.triage is not None
+    assert len(message.attachments) == attachments
+    if attachments:
+        assert message.attachments[0]["name"] == "invoice-4471.pdf"
+        assert message.attachments[0]["content_type"] == "application/pdf"
+
+
+def test_html_only_mail_is_triaged_on_its_text_and_keeps_its_html(smtp_server, session):
+    send(smtp_server, html_only())
+    [message] = inbound(session)
+    assert "<b>" not in message.text and "Rex" in message.text and "<b>Rex</b>" in message.html
+    assert message.triage["category"] == "bite_attack"
+
+
+def test_triage_reads_the_new_part_and_keeps_the_whole(smtp_server, session):
+    body = ("Thanks, all sorted now.\n\nOn Tue, 3 Mar 2026 at 09:12, Team <incidents@incident-team.test> wrote:\n"
+            "> Is your dog still bleeding? Did he eat chocolate?\n")
+    send(smtp_server, email("Re: update", body))
+    [message] = inbound(session)
+    assert "bleeding" not in message.text and "bleeding" in message.original
+    assert message.triage["urgency"] != "critical"
+
+
+# -- threading and loops -------------------------------------------------------------------------
+
+def test_a_reply_to_the_bots_email_lands_on_the_same_case(smtp_server, sink, session, drain):
+    send(smtp_server, email("Sitter no-show", "Nobody came to walk Bella today and she has been alone since 8."))
+    drain()
+    [bot] = sink.messages
+    assert bot["Auto-Submitted"] == "auto-replied" and bot["Reply-To"] == TEAM
+    case = session.scalars(select(Case)).one()
+    assert f"[Case #{case.id}]" in bot["Subject"] and bot["In-Reply-To"] == inbound(session)[0].channel_id
+    reply = email("totally different subject", "She is fine now, a neighbour walked her.",
+                  In_Reply_To=bot["Message-ID"], References=bot["Message-ID"])
+    send(smtp_server, reply)
+    assert count(session, Case) == 1
+    assert [m.case_id for m in inbound(session)] == [case.id, case.id]
+
+
+def test_a_case_token_threads_a_reply_without_headers(smtp_server, session):
+    send(smtp_server, email("Refund please", "I was charged twice for the drop-in visits."))
+    case = session.scalars(select(Case)).one()
+    case.status = case.status.RESOLVED
+    session.commit()
+    send(smtp_server, email(f"Still waiting [Case #{case.id}]", "Any news on the refund?"))
+    assert count(session, Case) == 1
+    session.refresh(case)
+    assert case.status.value == "open"  # reopened by the customer's answer
+
+
+def test_a_vacation_auto_reply_is_stored_but_never_answered(smtp_server, sink, session, drain):
+    send(smtp_server, email("Out of office", "I am away until Monday with limited access to email.",
+                            Auto_Submitted="auto-replied"))
+    drain()
+    assert len(inbound(session)) == 1 and inbound(session)[0].triage is not None
+    assert sink.messages == []
+    assert session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).all() == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Precedence": "bulk"}, {"Precedence": "list"}, {"List_Id": "<pets.lists.example.com>"},
+    {"X_Autoreply": "yes"},
+], ids=["bulk", "list", "list-id", "x-autoreply"])
+def test_automated_mail_is_never_answered(smtp_server, sink, session, drain, headers):
+    send(smtp_server, email("Newsletter", "Ten tips for summer walks with your dog.", **headers))
+    drain()
+    assert sink.messages == []
+
+
+def test_mailer_daemon_bounces_are_never_answered(smtp_server, sink, session, drain):
+    raw = email("Undelivered Mail Returned to Sender", "This is the mail system at host mx.example.com.")
+    raw = raw.replace(f"Ann Lee <{ANN}>".encode(), b"Mail Delivery System <MAILER-DAEMON@mx.example.com>")
+    send(smtp_server, raw, mail_from="")
+    drain()
+    assert sink.messages == []
+
+
+def test_an_agents_reply_is_threaded_and_not_marked_automatic(smtp_server, sink, session, drain, make_user, app):
+    from assist import outbound
+
+    send(smtp_server, email("Charged twice", "I was charged twice for boarding, please refund one."))
+    drain()
+    case = session.scalars(select(Case)).one()
+    agent = make_user()
+    reply = outbound.create_reply(session, case, "Refund issued today.", author=agent)
+    session.commit()
+    outbound.enqueue_send(reply)
+    drain()
+    agent_mail = sink.messages[-1]
+    assert agent_mail["Auto-Submitted"] is None and "Refund issued today." in agent_mail.get_content()
+    assert inbound(session)[0].channel_id in agent_mail["References"]
+    session.refresh(reply)
+    assert reply.channel_id == agent_mail["Message-ID"] and reply.delivery_status.value == "queued"
+
+
+# -- the SMTP server's rules ----------------------------------------------------------------------
+
+def test_only_the_teams_addresses_are_accepted_at_rcpt(smtp_server, session):
+    assert send(smtp_server, email("hi", "hello"), rcpt="someone@elsewhere.example")[0] == 550
+    assert send(smtp_server, email("hi", "hello"), rcpt="anyone@claims.incident-team.test")[0] == 250
+    assert len(inbound(session)) == 1
+
+
+def test_an_oversized_message_gets_552(smtp_server, session):
+    code, _ = send(smtp_server, email("big", "x" * 300_000))
+    assert code == 552
+    assert inbound(session) == []
+
+
+def test_the_size_limit_is_advertised(smtp_server):
+    with smtplib.SMTP(smtp_server.hostname, smtp_server.port, timeout=10) as session:
+        session.ehlo()
+        assert session.has_extn("size") and session.esmtp_features["size"] == "200000"
+
+
+def test_storage_failing_during_data_gives_451_and_a_resend_is_stored_once(smtp_server, session, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    raw = email("Lost dog", "Bella slipped her harness in the park and ran off.")
+
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(mail, "_save_raw", broken)
+    assert send(smtp_server, raw)[0] == 451
+    assert count(session, RawEmail) == 0 and inbound(session) == []
+    monkeypatch.undo()
+    assert send(smtp_server, raw)[0] == 250
+    assert send(smtp_server, raw)[0] == 250  # the sender retries once more: still one copy
+    assert count(session, RawEmail) == 1 and len(inbound(session)) == 1
+
+
+# -- malformed messages -----------------------------------------------------------------------------
+
+H = f"From: Ann <{ANN}>\r\nTo: {TEAM}\r\n".encode()
+
+
+def raw(*lines: str | bytes) -> bytes:
+    return b"\r\n".join(line if isinstance(line, bytes) else line.encode() for line in lines) + b"\r\n"
+
+
+def nested(depth: int) -> bytes:
+    inner = raw("From: x@example.com", "Subject: deepest", "", "my dog got out")
+    for level in range(depth):
+        inner = raw("From: x@example.com", f"Subject: level {level}", "Content-Type: message/rfc822", "") + inner
+    return H + raw("Subject: nested", "MIME-Version: 1.0", "Content-Type: message/rfc822", "") + inner
+
+
+MALFORMED = {
+    "no-boundary-end": H + raw("Subject: a", "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="XX"', "",
+                                "--XX", "Content-Type: text/plain", "", "the sitter never came"),
+    "wrong-boundary": H + raw("Subject: a", 'Content-Type: multipart/mixed; boundary="XX"', "", "--YY", "",
+                              "text", "--YY--"),
+    "missing-boundary-param": H + raw("Subject: a", "Content-Type: multipart/mixed", "", "--XX", "", "hello"),
+    "empty-multipart": H + raw("Subject: a", 'Content-Type: multipart/alternative; boundary="B"', "", "--B--"),
+    "bad-base64": H + raw("Subject: a", "Content-Type: text/plain", "Content-Transfer-Encoding: base64", "",
+                          "this is not base64!!!"),
+    "truncated-base64": H + raw("Subject: a", "Content-Transfer-Encoding: base64", "", "bXkgZG9nIGdvdCBvdX"),
+    "bad-quoted-printable": H + raw("Subject: a", "Content-Transfer-Encoding: quoted-printable", "",
+                                    "my dog =ZZ got =\r\nout =E9"),
+    "unknown-encoding": H + raw("Subject: a", "Content-Transfer-Encoding: x-unheard-of", "", "hello"),
+    "unknown-charset": H + raw("Subject: a", "Content-Type: text/plain; charset=x-klingon", "", "hello there"),
+    "wrong-charset-utf8-bytes-as-ascii": H + raw("Subject: a", "Content-Type: text/plain; charset=us-ascii", "",
+                                                 "caf\xc3\xa9".encode("latin-1")),
+    "latin1-bytes-declared-utf8": H + raw("Subject: a", "Content-Type: text/plain; charset=utf-8", "",
+                                          "perro está sangrando".encode("latin-1")),
+    "charset-empty": H + raw("Subject: a", "Content-Type: text/plain; charset=", "", "hello"),
+    "no-subject": H + raw("", "just a body"),
+    "no-date-no-message-id": H + raw("Subject: a", "", "hello"),
+    "duplicate-subject": H + raw("Subject: one", "Subject: two", "", "hello"),
+    "duplicate-from": raw(f"From: {ANN}", "From: other@example.com", f"To: {TEAM}", "Subject: a", "", "hello"),
+    "duplicate-message-id": H + raw("Message-ID: <a@x>", "Message-ID: <b@x>", "Subject: a", "", "hello"),
+    "duplicate-content-type": H + raw("Content-Type: text/plain", "Content-Type: text/html", "Subject: a", "", "hi"),
+    "8bit-in-subject": H + raw(b"Subject: perro perdido \xe9\xf1", b"", b"se escap\xf3 el perro"),
+    "8bit-in-from-name": raw(b"From: Jos\xe9 <jose@example.com>", f"To: {TEAM}".encode(), b"Subject: a", b"",
+                             b"hello"),
+    "bad-encoded-word": H + raw("Subject: =?utf-8?B?not base64?=", "", "hello"),
+    "unknown-charset-encoded-word": H + raw("Subject: =?x-unknown?Q?hola?=", "", "hello"),
+    "broken-encoded-word": H + raw("Subject: =?utf-8?Q?unterminated", "", "hello"),
+    "header-100kb-folded": H + raw("Subject: a", "X-Long: start", *([" " + "a" * 99] * 1000), "", "my dog got out"),
+    "folded-forever": H + raw("Subject: a", "X-Folded: start", *([" continued"] * 2000), "", "hello"),
+    "header-without-colon": H + raw("Subject: a", "This line has no colon", "", "hello"),
+    "header-with-space-before-colon": H + raw("Subject : a", "", "hello"),
+    "no-blank-line": H + raw("Subject: a", "body right after headers?"),
+    "only-headers": H + raw("Subject: only headers"),
+    "empty-body": H + raw("Subject: empty", "", ""),
+    "whitespace-body": H + raw("Subject: spaces", "", "   ", "\t"),
+    "nested-rfc822-3": nested(3),
+    "nested-rfc822-40": nested(40),
+    "html-only-broken-tags": H + raw("Subject: a", "Content-Type: text/html", "", "<p><b>my dog <i>got out</p"),
+    "html-script-only": H + raw("Subject: a", "Content-Type: text/html", "", "<script>alert(1)</script>"),
+    "attachment-no-filename": H + raw("Subject: a", 'Content-Type: multipart/mixed; boundary="B"', "", "--B",
+                                      "Content-Type: text/plain", "", "see attached", "--B",
+                                      "Content-Type: application/octet-stream", "Content-Disposition: attachment",
+                                      "Content-Transfer-Encoding: base64", "", "AAAA", "--B--"),
+    "attachment-bad-base64": H + raw("Subject: a", 'Content-Type: multipart/mixed; boundary="B"', "", "--B",
+                                     "Content-Type: text/plain", "", "invoice attached", "--B",
+                                     "Content-Type: application/pdf; name=inv.pdf", "Content-Transfer-Encoding: base64",
+                                     "", "@@@not base64@@@", "--B--"),
+    "content-type-garbage": H + raw("Subject: a", "Content-Type: ;;;===", "", "hello"),
+    "mime-version-garbage": H + raw("Subject: a", "MIME-Version: banana", "", "hello"),
+    "null-bytes-in-body": H + raw("Subject: a", "", b"my dog \x00 got out"),
+    "long-lines-within-the-limit": H + raw("Subject: a", "", *(["word " * 190] * 50)),
+    "bare-lf-line-ends": f"From: {ANN}\nTo: {TEAM}\nSubject: bare LF\n\nmy dog got out\n".encode(),
+}
+# RFC 5321 caps a line at 1,000 octets: longer lines are refused with 500 and the sender must fold them.
+REFUSED = {
+    "header-100kb-one-line": (H + raw("Subject: a", "X-Long: " + "a" * 100_000, "", "my dog got out"), 500),
+    "body-line-100kb": (H + raw("Subject: a", "", "word " * 20_000), 500),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_messages_are_stored_and_triaged_and_the_server_goes_on(smtp_server, session, name):
+    assert send(smtp_server, MALFORMED[name])[0] == 250
+    [message] = inbound(session)
+    assert message.triage is not None and message.triage["urgency"] in ("critical", "high", "normal", "low")
+    assert send(smtp_server, email("next", "the next session works"))[0] == 250
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_lines_over_the_smtp_limit_are_refused_and_the_server_goes_on(smtp_server, session, name):
+    payload, code = REFUSED[name]
+    assert send(smtp_server, payload)[0] == code
+    assert inbound(session) == [] and count(session, RawEmail) == 0
+    assert send(smtp_server, email("next", "the next session works"))[0] == 250
+
+
+def test_a_message_without_a_sender_address_is_kept_raw_with_its_error(smtp_server, session):
+    payload = raw("From: no address here", f"To: {TEAM}", "Subject: a", "", "hello")
+    assert send(smtp_server, payload)[0] == 250  # stored: nothing is lost, but it cannot be a case
+    raw_email = session.scalars(select(RawEmail)).one()
+    assert raw_email.message_id is None and "From" in raw_email.error
+    assert inbound(session) == []
+
+
+def test_there_are_at_least_forty_malformed_cases():
+    assert len(MALFORMED) + len(REFUSED) + 1 >= 40
