@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import ssl
 
 from aiosmtpd.controller import Controller
 from flask import Flask, current_app
@@ -60,8 +61,18 @@ def start_server(app: Flask) -> Controller:
     handler = email_channel.InboundHandler(
         accepts=email_channel.accepts_for(config["INBOUND_EMAIL"]),
         store=lambda data, mail_from: receive(app, data, mail_from))
+    options = {}
+    if config["SMTP_TLS_CERT"]:  # STARTTLS offered, and required before MAIL
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config["SMTP_TLS_CERT"], config["SMTP_TLS_KEY"] or None)
+        options.update(tls_context=context, require_starttls=True)
+    if config["SMTP_AUTH_USER"]:  # a submission-style server: senders must log in (over TLS when it is on)
+        options.update(authenticator=email_channel.password_authenticator(config["SMTP_AUTH_USER"],
+                                                                          config["SMTP_AUTH_PASSWORD"]),
+                       auth_required=True, auth_require_tls=bool(config["SMTP_TLS_CERT"]))
     controller = Controller(handler, hostname=host or "127.0.0.1", port=int(port),
-                            data_size_limit=config["SMTP_MAX_BYTES"], server_hostname=config["SMTP_HOSTNAME"])
+                            data_size_limit=config["SMTP_MAX_BYTES"], server_hostname=config["SMTP_HOSTNAME"],
+                            **options)
     controller.start()
     log.info("SMTP server listening on %s:%s for %s", controller.hostname, controller.port,
              ", ".join(config["INBOUND_EMAIL"]))

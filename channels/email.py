@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import hmac
 import html as html_lib
 import logging
 import re
@@ -138,6 +139,19 @@ class InboundHandler:
             log.exception("could not store a message from %s; answered 451", mask(envelope.mail_from or ""))
             return "451 4.3.0 Could not store the message; please try again later"
         return "250 2.0.0 Message accepted"
+
+
+def password_authenticator(username: str, password: str):
+    """An aiosmtpd authenticator for one configured login (LOGIN and PLAIN)."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and hmac.compare_digest(auth_data.login, username.encode())
+              and hmac.compare_digest(auth_data.password, password.encode()))
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
 
 
 def accepts_for(allowed: list[str]) -> Callable[[str], bool]:

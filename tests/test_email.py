@@ -366,3 +366,33 @@ def test_a_message_without_a_sender_address_is_kept_raw_with_its_error(smtp_serv
 
 def test_there_are_at_least_forty_malformed_cases():
     assert len(MALFORMED) + len(REFUSED) + 1 >= 40
+
+
+def test_starttls_and_auth_when_configured(app, session, tmp_path):
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    app.config.update(SMTP_LISTEN=f"127.0.0.1:{free_port()}", INBOUND_EMAIL=[TEAM], SMTP_TLS_CERT=str(cert),
+                      SMTP_TLS_KEY=str(key), SMTP_AUTH_USER="relay", SMTP_AUTH_PASSWORD="s3cret-pass")
+    controller = mail.start_server(app)
+    client_tls = ssl.create_default_context()
+    client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # a self-signed test certificate
+    try:
+        with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as plain:
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                plain.sendmail(ANN, [TEAM], email("x", "y"))
+            assert refused.value.smtp_code == 530  # STARTTLS first
+        with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as tls:
+            tls.starttls(context=client_tls)
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                tls.login("relay", "wrong")
+        with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as tls:
+            tls.starttls(context=client_tls)
+            tls.login("relay", "s3cret-pass")
+            tls.sendmail(ANN, [TEAM], email("Lost dog", "Bella ran off in the park"))
+    finally:
+        controller.stop()
+    assert len(inbound(session)) == 1
