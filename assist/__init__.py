@@ -15,7 +15,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Create the web app: defaults, then the environment, then test_config."""
     from assist import api, auth, cli, config, db, ingest, live, outbound, queues, sandbox
     from assist.web import admin, console, dashboard, playbooks as playbook_pages
-    from channels import sms
+    from assist import calls
+    from channels import sms, voice
 
     app = Flask(__name__, instance_path=_absolute(os.environ.get("INSTANCE_PATH")), instance_relative_config=True)
     app.config.update(config.load(app.instance_path))
@@ -40,8 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         outbound.record_delivery_status(db.session(), report)
 
     sms_bp = sms.create_blueprint(ingest=ingest_message, record_status=record_status)
+    voice_bp = voice.create_blueprint(triage_call=calls.triage_call, call_event=calls.call_event)
     # Webhooks are authenticated by Twilio's signature and the API by tokens, not by cookies.
-    for blueprint in (sms_bp, api.bp):
+    for blueprint in (sms_bp, voice_bp, api.bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     app.register_blueprint(auth.bp)

@@ -325,6 +325,42 @@ def simulate_sms(from_, to, media, text):
         deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
 
 
+@simulate.command("call")
+@click.option("--from", "from_", required=True, help="The caller's number, E.164.")
+@click.argument("speech")
+def simulate_call(from_, speech):
+    """Play a whole call saying SPEECH: the signed webhook sequence Twilio would send, with each TwiML answer."""
+    import secrets
+    import xml.etree.ElementTree as ET
+
+    from assist.simulate import post_signed
+    from assist.urls import public_base_url
+
+    config = current_app.config
+    base, token = public_base_url(), config["TWILIO_AUTH_TOKEN"]
+    call = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": config["TWILIO_ACCOUNT_SID"], "From": from_,
+            "To": config["TWILIO_FROM_NUMBER"], "CallStatus": "in-progress", "Direction": "inbound",
+            "ApiVersion": "2010-04-01", "Caller": from_, "Called": config["TWILIO_FROM_NUMBER"]}
+
+    def step(path: str, **params) -> str:
+        try:
+            response = post_signed(f"{base}{path}", {**call, **params}, token)
+        except OSError as exc:
+            raise click.ClickException(f"cannot reach {base} ({exc}); is the service running?") from None
+        click.echo(f"--> POST {path} {params or ''}\n<-- {response.status_code} {response.text}")
+        return response.text
+
+    step("/twilio/voice")
+    answer = step("/twilio/voice/gather?attempt=1", SpeechResult=speech, Confidence="0.92")
+    if ET.fromstring(answer).find("Record") is not None:
+        sid = "RE" + secrets.token_hex(16)
+        step("/twilio/voice/recording", RecordingSid=sid, RecordingUrl=f"https://api.twilio.com/recordings/{sid}",
+             RecordingDuration="12", RecordingStatus="completed")
+        step("/twilio/voice/transcription", TranscriptionSid="TR" + secrets.token_hex(16), RecordingSid=sid,
+             TranscriptionStatus="completed", TranscriptionText=speech)
+    step("/twilio/voice/status", CallStatus="completed", CallDuration="45")
+
+
 @simulate.command("email")
 @click.option("--from", "from_", required=True, help="The customer's address.")
 @click.option("--subject", default="", help="The subject line.")
