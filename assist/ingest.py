@@ -95,6 +95,7 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
         channel_id=inbound.channel_id, idempotency_token=inbound.idempotency_token,
         sender=inbound.sender, recipient=inbound.recipient, subject=inbound.subject or None,
         text=inbound.text, original=inbound.original, html=inbound.html, keyword=inbound.keyword,
+        meta=inbound.meta or None,
         attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at,
     )
     session.add(message)

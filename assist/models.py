@@ -274,6 +274,7 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     original: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)  # an email's HTML part as received (shown sanitized)
+    meta: Mapped[dict | None] = mapped_column(JSON)  # what the carrier said besides the text (speech confidence…)
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     keyword: Mapped[str | None] = mapped_column(String(16))
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))

@@ -45,6 +45,7 @@ class InboundMessage:
     thread_ids: tuple[str, ...] = ()  # Message-IDs this one answers (email In-Reply-To / References)
     case_token: int | None = None  # a case number the customer quoted ("[Case #123]" in a subject)
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
+    meta: dict = field(default_factory=dict)  # what is kept with the message besides its text (speech confidence)
 
 
 @dataclass(frozen=True)

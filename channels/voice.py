@@ -23,6 +23,8 @@ HINTS = ("bleeding, bite, bitten, poison, chocolate, grapes, lost, escaped, miss
 MENU = "Press 1 to leave a message for the team, or 2 and we'll text you back."
 VOICEMAIL = "Please leave your message after the tone, then hang up."
 TEXT_BACK = "Thank you. We'll text you back shortly. Goodbye."
+AFTER_HOURS = ("The team is closed right now. We've sent you a text, and you can leave a message after the tone. "
+               "If a person or pet is in danger, call 911 or an emergency vet.")
 MAX_RECORDING = 120  # seconds: Twilio transcribes recordings of 2 to 120 s
 ATTEMPTS = 2  # how often the caller is asked before voicemail
 MISSED = {"no-answer", "busy", "failed", "canceled"}  # call statuses that leave a callback to make
@@ -36,15 +38,18 @@ class CallTriage:
     urgency: str
     emotion: str
     category: str
+    after_hours: bool = False  # outside the team's hours: voicemail and a text follow-up instead of the menu
 
 
 def parse_speech(form, step: str) -> InboundMessage:
     """The caller's words at one step of one call, as an InboundMessage (idempotent on CallSid and step)."""
     sender = normalize_phone(form.get("From", ""))
     text = form.get("SpeechResult", "")
+    confidence = form.get("Confidence")
     return InboundMessage(channel=Channel.VOICE, channel_id=f"{form['CallSid']}:{step}", sender=sender,
-                          recipient=form.get("To", ""), text=text, original=text,
-                          raw={k: form[k] for k in form if k in ("CallSid", "Confidence", "SpeechResult", "Digits")})
+                          recipient=form.get("To", ""), text=text, original=text, raw=dict(form),
+                          meta={"call_sid": form["CallSid"], "step": step,
+                                "speech_confidence": float(confidence) if confidence else None})
 
 
 def _twiml(response: VoiceResponse) -> Response:
@@ -104,6 +109,10 @@ def create_blueprint(triage_call: Callable[[InboundMessage], CallTriage],
         if call.urgency == "critical":
             whisper = f"{call.urgency}, {call.category.replace('_', ' ')}, caller {call.emotion}"
             return _twiml(_to_person(response, whisper))
+        if call.after_hours:
+            call_event({**request.form, "event": "text_back"})
+            response.say(AFTER_HOURS)
+            return _twiml(_record(response))
         menu = Gather(input="dtmf", num_digits=1, action=external_url("voice.menu"), method="POST")
         menu.say(MENU)
         response.append(menu)

@@ -62,7 +62,7 @@ def test_a_critical_caller_hears_a_safety_line_and_waits_for_a_person(call, sess
     assert tags(root) == ["Say", "Enqueue"] and root.find("Enqueue").text == "emergency"
     message = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()
     assert message.channel == "voice" and message.channel_id == f"{CALL['CallSid']}:gather1"
-    assert message.triage["urgency"] == "critical"
+    assert message.triage["urgency"] == "critical" and message.meta["speech_confidence"] == 0.91
     assert session.scalars(select(Case)).one().queue == "emergency"
 
 
@@ -173,3 +173,20 @@ def test_simulate_call_for_an_emergency_is_connected(runner, live_server):
 
     result = runner.invoke(main, ["simulate", "call", "--from", "+15035550801", "my dog is having a seizure"])
     assert "<Enqueue" in result.output and "emergency" in result.output and "<Record" not in result.output
+
+
+def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_get_voicemail_and_a_text(
+        app, live_server, session, drain):
+    from assist import queues, sandbox
+
+    app.config.update(BUSINESS_HOURS="00:00-00:01", ON_CALL_NUMBER="+15035550999")  # closed now
+    critical = live_server.post_signed("/twilio/voice/gather?attempt=1",
+                                       {**CALL, "SpeechResult": "my cat ate lilies and is drooling"})
+    assert ET.fromstring(critical.content).find("Dial/Number").text == "+15035550999"
+    calm = live_server.post_signed("/twilio/voice/gather?attempt=1",
+                                   {**CALL, "CallSid": "CA" + "4" * 32, "From": "+15035550802",
+                                    "SpeechResult": "question about my payout schedule"})
+    assert [verb.tag for verb in ET.fromstring(calm.content)] == ["Say", "Say", "Record"]
+    drain()
+    with app.app_context():
+        assert [m["to"] for m in sandbox.sent_messages(queues.connection())] == ["+15035550802"]
