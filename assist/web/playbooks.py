@@ -69,11 +69,7 @@ def index():
 @bp.get("/<playbook_id>")
 @role_required(UserRole.LEAD)
 def edit(playbook_id: str):
-    session = db.session()
-    shown = playbook_versions.draft(session, playbook_id) or playbook_versions.current(session, playbook_id)
-    if shown is None:
-        abort(404)
-    return _editor(playbook_id, shown.yaml)
+    return _editor(playbook_id, _shown(playbook_id).yaml)
 
 
 @bp.post("/<playbook_id>/draft")
@@ -95,9 +91,7 @@ def save(playbook_id: str):
 def save_fields(playbook_id: str):
     """Save the form view's fields into a new draft of the YAML shown in the editor."""
     session = db.session()
-    shown = playbook_versions.draft(session, playbook_id) or playbook_versions.current(session, playbook_id)
-    if shown is None:
-        abort(404)
+    shown = _shown(playbook_id)
     form = FieldsForm()
     if not form.validate():
         return _editor(playbook_id, shown.yaml, fields=form, status=400)
@@ -193,6 +187,15 @@ def rollback(playbook_id: str, number: int):
     session.commit()
     flash(f"Rolled back to version {number} (published as version {version.number}).", "info")
     return redirect(url_for("playbooks.history", playbook_id=playbook_id))
+
+
+def _shown(playbook_id: str):
+    """The version the editor shows: the unpublished draft if there is one, else the one in force."""
+    session = db.session()
+    shown = playbook_versions.draft(session, playbook_id) or playbook_versions.current(session, playbook_id)
+    if shown is None:
+        abort(404)
+    return shown
 
 
 def _known(playbook_id: str) -> None:
