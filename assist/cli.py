@@ -90,7 +90,7 @@ def playbooks_check(folder):
     from assist import playbooks as playbook_engine
     from assist.triage import classify
 
-    folder = folder or playbook_engine.DEFAULT_DIR
+    folder = folder or playbook_engine.default_dir()
     try:
         loaded = playbook_engine.load_dir(folder)
     except playbook_engine.PlaybookError as exc:

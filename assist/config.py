@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "SECRET_KEY": ("random, kept in <instance>/secret_key", "signs sessions and CSRF tokens"),
     "SEND_RETRY_INTERVALS": ("10,60,300", "seconds between retries of a failed send"),
     "LOG_LEVEL": ("INFO", "logging level"),
+    "PLAYBOOKS_DIR": ("the checkout's playbooks/", "the playbooks that seed an empty database"),
     "ON_CALL_NUMBER": ("unset: critical calls wait in the emergency queue", "the on-call phone critical calls are dialled to"),
     "TEAM_EMAIL": ("incidents@incident-team.test", "the team's address: From and Reply-To of replies"),
     "INBOUND_EMAIL": ("the TEAM_EMAIL", "addresses or @domains the SMTP server accepts mail for (comma-separated)"),

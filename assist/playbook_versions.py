@@ -72,10 +72,11 @@ def published(session: Session) -> tuple[Playbook, ...]:
         return _cache["set"]
 
 
-def seed(session: Session, folder: Path = playbooks.DEFAULT_DIR) -> int:
+def seed(session: Session, folder: Path | None = None) -> int:
     """Publish the shipped playbooks as version 1 when the database has none; return how many."""
     if session.scalar(select(func.count(PlaybookVersion.id))):
         return 0
+    folder = folder or playbooks.default_dir()
     loaded = playbooks.load_dir(folder)
     now = datetime.now(timezone.utc)
     for playbook in loaded:

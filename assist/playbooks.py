@@ -1,6 +1,7 @@
 """Playbooks: validated YAML rules that choose the bot's first reply, agents' suggestions and the route."""
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from assist.triage.labels import CATEGORY, EMOTION, QUEUES, URGENCY
 from channels.sms import segment_count
 
-DEFAULT_DIR = Path(__file__).parents[1] / "playbooks"
+def default_dir() -> Path:
+    """Where the shipped playbooks are: PLAYBOOKS_DIR, the checkout's playbooks/, or ./playbooks."""
+    configured = os.environ.get("PLAYBOOKS_DIR")
+    if configured:
+        return Path(configured)
+    beside = Path(__file__).parents[1] / "playbooks"  # an editable install or a checkout
+    return beside if beside.is_dir() else Path.cwd() / "playbooks"
 SMS_MAX_SEGMENTS = 2
 # The values templates may use, with the neutral word a missing one renders as.
 NEUTRAL = {
@@ -255,12 +262,13 @@ def _validate(text: str, source: str) -> Playbook:
     return playbook
 
 
-def load_dir(folder: Path = DEFAULT_DIR) -> list[Playbook]:
+def load_dir(folder: Path | None = None) -> list[Playbook]:
     """Load and validate every *.yaml playbook of folder; ids must be unique.
 
     Raises:
         PlaybookError: every problem of every file, one per line.
     """
+    folder = folder or default_dir()
     playbooks, problems, seen = [], [], {}
     for path in sorted(folder.glob("*.yaml")):
         try:
