@@ -429,7 +429,7 @@ Incident console: {base}/
 Demo logins:""")
     for email, _name, role, password in demo_data.DEMO_USERS:
         click.echo(f"  {role.value:<11} {email:<22} {password}")
-    click.echo(f"""Play a customer:  assist simulate sms --from +15551234567 "my dog got out"
+    click.echo("""Play a customer:  assist simulate sms --from +15551234567 "my dog got out"
                   assist simulate email --from ann@example.com --subject "Sitter no-show" "nobody came"
 See the cases:    assist cases list --json
 Ctrl-C stops the service.

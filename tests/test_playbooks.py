@@ -1,6 +1,5 @@
 """Playbooks: schema validation with file/line/field, sandboxed templates, matching order, the defaults."""
 
-from pathlib import Path
 
 import pytest
 import yaml

@@ -134,9 +134,9 @@ def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, sessi
     from assist.models import UserRole
 
     app.config["BUSINESS_HOURS"] = "00:00-23:59"  # staffed all day: no on-call rule
-    busy = create_user(session, email="busy@team.test", name="Busy", role=UserRole.AGENT, password="x" * 12,
+    create_user(session, email="busy@team.test", name="Busy", role=UserRole.AGENT, password="x" * 12,
                        queues=["emergency"], capacity=1)
-    free = create_user(session, email="free@team.test", name="Free", role=UserRole.AGENT, password="x" * 12,
+    create_user(session, email="free@team.test", name="Free", role=UserRole.AGENT, password="x" * 12,
                        queues=["emergency"], capacity=2)
     create_user(session, email="claims@team.test", name="Claims", role=UserRole.AGENT, password="x" * 12,
                 queues=["claims"], capacity=9)

@@ -1,7 +1,6 @@
 """The SMS channel: parsing Twilio's posts, signatures, keywords, segments, and the webhook end to end."""
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select

@@ -62,7 +62,7 @@ class Report:
             for label, (p, r, f1, n) in self.per_label(head).items():
                 lines.append(f"  {label:<16} {p:>9.3f} {r:>7.3f} {f1:>6.3f} {n:>7}")
             width = max(len(label) for label in labels)
-            lines.append(f"  confusion (rows: gold, columns: predicted)")
+            lines.append("  confusion (rows: gold, columns: predicted)")
             lines.append("  " + " " * (width + 1) + " ".join(f"{label[:6]:>6}" for label in labels))
             for gold, row in self.confusion(head).items():
                 lines.append(f"  {gold:<{width}} " + " ".join(f"{row[p]:>6}" for p in labels))

@@ -12,7 +12,7 @@ from spacy.attrs import IS_PUNCT, IS_SPACE, IS_STOP
 from spacy.tokens import Doc
 
 from assist.triage import features, rules  # noqa: F401  (they register the model and the rules)
-from assist.triage.labels import CATEGORY, EMOTION, LABELS, URGENCY
+from assist.triage.labels import LABELS, URGENCY
 from channels.email_text import split_subject, triage_text
 
 MODEL_DIR = Path(__file__).with_name("model")

@@ -6,7 +6,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import spacy
 from spacy.training import Example
 from spacy.util import fix_random_seed, load_config, load_model_from_config, minibatch, registry
 
