@@ -225,3 +225,17 @@ def test_an_email_reply_without_a_relay_fails_visibly_without_retries(app, sessi
     message = session.get(Message, message_id)
     assert message.delivery_status == DeliveryStatus.FAILED and message.attempts == 1
     assert "SMTP_RELAY is not configured" in message.error
+
+
+def test_the_sandbox_outbox_shows_what_would_have_been_sent(app, live_server, drain, session, client, login):
+    import re
+
+    live_server.post_signed("/twilio/sms", sms("sitter never came"))
+    case = session.scalars(select(Case)).one()
+    reply_to_case(app, case.id, "Calling the backup sitter now.")
+    drain()
+    login()
+    page = client.get("/sandbox/twilio/").get_data(as_text=True)
+    assert re.search(r"<title>Sandbox outbox · Incident team</title>", page)
+    assert "Calling the backup sitter now." in page and "No email sent yet." in page
+    assert page.count("<table") == 2
