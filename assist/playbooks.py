@@ -222,11 +222,7 @@ def _parse(text: str) -> tuple[Playbook | None, tuple[str, ...]]:
 
 
 def _validate(text: str, source: str) -> Playbook:
-    """Parse and validate one playbook document.
-
-    Raises:
-        PlaybookError: "source:line: field: what is wrong" for the first problems found.
-    """
+    """The checks behind parse(): YAML, the schema, every template, the SMS length."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)

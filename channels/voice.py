@@ -142,23 +142,14 @@ def create_blueprint(triage_call: Callable[[InboundMessage], CallTriage],
         response.hangup()
         return _twiml(response)
 
-    @bp.post("/recording")
-    @verify_twilio_signature
-    def recording():
-        call_event({**request.form, "event": "recording"})
+    def callback(event: str):
+        """Twilio's reports after the fact (recording, transcription, call status): recorded, no TwiML."""
+        call_event({**request.form, "event": event})
         return "", 204
 
-    @bp.post("/transcription")
-    @verify_twilio_signature
-    def transcription():
-        call_event({**request.form, "event": "transcription"})
-        return "", 204
-
-    @bp.post("/status")
-    @verify_twilio_signature
-    def status():
-        call_event({**request.form, "event": "status"})
-        return "", 204
+    for event in ("recording", "transcription", "status"):
+        bp.add_url_rule(f"/{event}", endpoint=event, view_func=verify_twilio_signature(callback),
+                        methods=["POST"], defaults={"event": event})
 
     @bp.post("/whisper")
     @verify_twilio_signature
