@@ -1,11 +1,9 @@
 """Calls: triage what a caller says, and record what Twilio reports about the call afterwards."""
 
 import logging
-from datetime import datetime, timezone
-
 from sqlalchemy import select
 
-from assist import audit, db, ingest, outbound, queues, routing
+from assist import audit, clock, db, ingest, outbound, queues, routing
 from assist.models import Case, Message, Note
 from channels.addresses import normalize_phone
 from channels.message import Channel, InboundMessage
@@ -21,7 +19,7 @@ def triage_call(inbound: InboundMessage) -> CallTriage:
     session = db.session()
     result = ingest.ingest(session, inbound)
     triage = session.get(Message, result.message_id).triage
-    closed = routing.after_hours(datetime.now(timezone.utc))
+    closed = routing.after_hours(clock.now())
     return CallTriage(result, triage["urgency"], triage["emotion"], triage["category"], after_hours=closed)
 
 

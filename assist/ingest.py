@@ -1,13 +1,13 @@
 """Ingest: store an inbound message once and attach it to its contact's case, in one transaction."""
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, contacts, live, outbound, routing, triage
+from assist import audit, clock, contacts, live, outbound, routing, triage
 from assist.triage.labels import URGENCY
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
@@ -75,7 +75,7 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
 
     address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
     contact = contacts.find_or_create(session, **address)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     if inbound.keyword:
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
 
@@ -85,7 +85,7 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
         audit.record(session, "case.reopened", case=case)
     opened = case is None and inbound.keyword not in OPENS_NO_CASE
     if opened:
-        case = Case(contact=contact)
+        case = Case(contact=contact, created_at=now)
         session.add(case)
     if case is not None:
         case.last_inbound_at = now
@@ -96,7 +96,7 @@ def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
         sender=inbound.sender, recipient=inbound.recipient, subject=inbound.subject or None,
         text=inbound.text, original=inbound.original, html=inbound.html, keyword=inbound.keyword,
         meta=inbound.meta or None,
-        attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at,
+        attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at or now,
     )
     session.add(message)
     session.flush()
@@ -170,7 +170,7 @@ def _store_reply(session: Session, inbound: Message, text: str, playbook_id: str
         delivery_status=DeliveryStatus.QUEUED if in_answer else DeliveryStatus.PENDING,
         attempts=1 if in_answer else 0, playbook_id=playbook_id,
         segments=segment_count(text) if inbound.channel == Channel.SMS else None,
-        sent_at=datetime.now(timezone.utc) if in_answer else None,
+        sent_at=clock.now() if in_answer else None, meta={"via": "twiml"} if in_answer else None,
     )
     session.add(reply)
     session.flush()

@@ -2,7 +2,6 @@
 
 import logging
 import smtplib
-from datetime import datetime, timezone
 
 import requests
 from flask import current_app
@@ -10,9 +9,9 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, db, mail
+from assist import audit, clock, db, mail, routing
 from assist.errors import NotSendable, SendFailed
-from assist.models import DeliveryStatus, Direction, Message
+from assist.models import Case, DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
 from assist.urls import external_url
 from channels import sms
@@ -64,9 +63,13 @@ def send_message(message_id: int) -> str | None:
         raise SendFailed(f"message {message_id}: {type(exc).__name__}") from exc
 
     message.channel_id = sid
-    message.delivery_status = DeliveryStatus.QUEUED
-    message.sent_at = datetime.now(timezone.utc)
+    # Twilio queues what it accepts; a relay that said 250 has sent it on.
+    message.delivery_status = DeliveryStatus.SENT if message.channel == Channel.EMAIL else DeliveryStatus.QUEUED
+    message.sent_at = clock.now()
     message.error = None
+    case = message.case
+    if message.author_id is not None and case is not None and case.first_response_at is None:
+        case.first_response_at = message.created_at  # answered when the agent wrote it, now that it went out
     audit.record(session, "message.sent", case=message.case, message=message, attempt=message.attempts)
     session.commit()
     log.info("sent message %s to %s as %s", message.id, mask(message.recipient), sid)
@@ -106,19 +109,47 @@ def _record_failure(session, message: Message, error: str, *, reason: str, final
 
 
 def check_first_response(case_id: int) -> bool:
-    """Scheduled at a case's first-response due time: escalate it to the lead if nobody answered."""
-    from assist import routing
-    from assist.models import Case
+    """Scheduled at a case's first-response due time: escalate it to the lead if nobody answered.
 
+    RQ's scheduler works in whole seconds, so this can run up to a second early: it then runs
+    again at the due time. The sweep (sweep_overdue_cases) catches a check that was never run.
+    """
     session = db.session()
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id, with_for_update=True)
     if case is None:
-        raise NotSendable(f"case {case_id} does not exist")
-    breached = routing.check_first_response(session, case, datetime.now(timezone.utc))
+        return False  # nothing to escalate
+    now = clock.now()
+    if not routing.sla_running(case):
+        session.commit()
+        return False
+    if case.first_response_due_at > now:
+        session.commit()
+        routing.schedule_sla_check(case, now=now, again=True)
+        return False
+    breached = routing.check_first_response(session, case, now)
     session.commit()
     if breached:
         log.warning("case %s breached its first-response SLA (queue %s); escalated", case.id, case.queue)
     return breached
+
+
+SWEEP_BATCH = 500  # overdue cases escalated per sweep run
+
+
+def sweep_overdue_cases() -> int:
+    """Escalate every open case past its first-response due time that nobody answered; return how many.
+
+    Runs every minute (assist.worker.PERIODIC), so an SLA check that was lost — Redis down when it
+    was to be scheduled, a worker killed while running it — still escalates within a minute.
+    """
+    session = db.session()
+    now = clock.now()
+    overdue = session.scalars(routing.overdue_cases(now).limit(SWEEP_BATCH).with_for_update(skip_locked=True)).all()
+    escalated = [case.id for case in overdue if routing.check_first_response(session, case, now)]
+    session.commit()
+    if escalated:
+        log.warning("sweep escalated %s overdue case(s): %s", len(escalated), escalated)
+    return len(escalated)
 
 
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:

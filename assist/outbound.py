@@ -1,14 +1,13 @@
 """Outbound messages: store a reply, then hand it to a send job on the customer's channel."""
 
 import logging
-from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.rest import Client
 
-from assist import audit, queues
+from assist import audit, clock, queues
 from assist.models import Case, DeliveryStatus, Direction, Message, User
 from assist.urls import public_base_url
 from channels.message import Channel
@@ -32,8 +31,6 @@ def create_reply(session: Session, case: Case, text: str, *, author: User | None
     )
     session.add(message)
     session.flush()
-    if author is not None and case.first_response_at is None:
-        case.first_response_at = datetime.now(timezone.utc)
     audit.record(session, "message.reply", actor=author, case=case, message=message,
                  suppressed=contact.opted_out)
     return message
@@ -81,7 +78,7 @@ def record_delivery_status(session: Session, report: StatusReport) -> Message | 
     if STATUS_RANK.get(message.delivery_status, 0) < STATUS_RANK[status]:
         message.delivery_status = status
         if status == DeliveryStatus.DELIVERED:
-            message.delivered_at = datetime.now(timezone.utc)
+            message.delivered_at = clock.now()
         if report.error_code:
             message.error = f"carrier error {report.error_code}"
         audit.record(session, "message.status", case=message.case, message=message, status=status.value,

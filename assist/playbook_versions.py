@@ -8,13 +8,12 @@ import difflib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from assist import audit, playbooks
+from assist import audit, clock, playbooks
 from assist.models import PlaybookVersion, User
 from assist.playbooks import Playbook, PlaybookError, TestResult
 
@@ -76,9 +75,9 @@ def seed(session: Session, folder: Path | None = None) -> int:
     """Publish the shipped playbooks as version 1 when the database has none; return how many."""
     if session.scalar(select(func.count(PlaybookVersion.id))):
         return 0
-    folder = folder or playbooks.default_dir()
+    folder = folder or _seed_dir()
     loaded = playbooks.load_dir(folder)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     for playbook in loaded:
         text = (folder / f"{playbook.id}.yaml").read_text(encoding="utf-8") \
             if (folder / f"{playbook.id}.yaml").exists() else _find_text(folder, playbook.id)
@@ -87,6 +86,14 @@ def seed(session: Session, folder: Path | None = None) -> int:
     audit.record(session, "playbooks.seeded", count=len(loaded))
     session.commit()
     return len(loaded)
+
+
+def _seed_dir() -> Path:
+    """PLAYBOOKS_DIR of the running app, else the shipped playbooks."""
+    from flask import current_app, has_app_context
+
+    configured = current_app.config.get("PLAYBOOKS_DIR") if has_app_context() else None
+    return Path(configured) if configured else playbooks.default_dir()
 
 
 def _find_text(folder: Path, playbook_id: str) -> str:
@@ -152,7 +159,7 @@ def publish(session: Session, version: PlaybookVersion, actor: User, classify: C
     result = check(session, version.playbook_id, version.yaml, classify)
     if not result.ok:
         raise PublishBlocked(result.errors, result.results)
-    version.published_at, version.published_by = datetime.now(timezone.utc), actor
+    version.published_at, version.published_by = clock.now(), actor
     audit.record(session, event, actor=actor, playbook=version.playbook_id, version=version.number)
     session.flush()
     return version

@@ -1,6 +1,6 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 from zoneinfo import ZoneInfo
 
@@ -8,8 +8,9 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, playbook_versions, playbooks, queues
-from assist.models import OPEN_STATUSES, Booking, Case, CaseStatus, Direction, Message, User, UserRole
+from assist import audit, clock, playbook_versions, playbooks, queues
+from assist.models import (OPEN_STATUSES, Booking, Case, CaseStatus, DeliveryStatus, Direction, Message, User,
+                           UserRole)
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
@@ -26,7 +27,7 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
         requeued = case.queue != decision.queue or case.playbook_id is None
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
         if requeued or case.assignee_id is None:
-            assign(session, case, datetime.now(timezone.utc))
+            assign(session, case, clock.now())
         if decision.escalate:
             lead = lead_for(session, case.queue)
             audit.record(session, "case.lead_alerted", case=case, playbook=decision.playbook.id,
@@ -66,7 +67,7 @@ def context_of(session: Session, case: Case) -> dict:
 
 def current_booking(session: Session, member_id: int) -> Booking | None:
     """The member's booking going on now, else the one that ended last."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     mine = or_(Booking.owner_id == member_id, Booking.sitter_id == member_id)
     current = session.scalars(select(Booking).where(mine, Booking.starts_at <= now, Booking.ends_at >= now)
                               .order_by(Booking.starts_at.desc())).first()
@@ -74,20 +75,52 @@ def current_booking(session: Session, member_id: int) -> Booking | None:
                                       .order_by(Booking.ends_at.desc())).first()
 
 
-def schedule_sla_check(case: Case) -> None:
-    """Schedule the first-response check of a committed case at its due time (an RQ scheduled job)."""
-    if case.first_response_due_at is None or case.first_response_at is not None:
+SLA_SLACK = timedelta(seconds=1)  # RQ's scheduler runs jobs in whole seconds: never before the due time
+
+
+def sla_running(case: Case) -> bool:
+    """Whether the case's first-response clock still runs: open, due, not answered, not yet breached."""
+    return (case.is_open and case.first_response_due_at is not None and case.first_response_at is None
+            and case.sla_breached_at is None)
+
+
+def schedule_sla_check(case: Case, *, now: datetime | None = None, again: bool = False) -> None:
+    """Schedule the first-response check of a committed case at its due time (an RQ scheduled job).
+
+    The delay is taken from the service's clock; `again` schedules a further check (a check that
+    ran early), which gets a job id of its own.
+    """
+    if not sla_running(case):
         return
+    now = now or clock.now()
+    delay = max(case.first_response_due_at - now, timedelta(0)) + SLA_SLACK
     queue_name = "critical" if case.priority == 1 else "default"
-    queues.queue(queue_name).enqueue_at(case.first_response_due_at, "assist.jobs.check_first_response", case.id,
-                                        job_id=f"sla-{case.id}-{int(case.first_response_due_at.timestamp())}")
+    job_id = None if again else f"sla-{case.id}-{int(case.first_response_due_at.timestamp())}"
+    queues.queue(queue_name).enqueue_in(delay, "assist.jobs.check_first_response", case.id, job_id=job_id)
+
+
+def overdue_cases(now: datetime):
+    """A query of the open cases past their first-response due time that nobody answered, oldest due first."""
+    return (select(Case).where(Case.status.in_(OPEN_STATUSES), Case.first_response_at.is_(None),
+                               Case.sla_breached_at.is_(None), Case.first_response_due_at <= now)
+            .order_by(Case.first_response_due_at))
+
+
+def reply_in_flight(session: Session, case: Case) -> bool:
+    """Whether an agent's reply to the case is on its way (stored, not yet accepted or failed)."""
+    return session.scalar(select(Message.id).where(
+        Message.case_id == case.id, Message.author_id.is_not(None),
+        Message.delivery_status.in_((DeliveryStatus.PENDING, DeliveryStatus.RETRYING))).limit(1)) is not None
 
 
 def check_first_response(session: Session, case: Case, now: datetime) -> bool:
-    """Escalate an open case nobody answered by its due time; return whether it breached."""
+    """Escalate an open case nobody answered by its due time; return whether it breached.
+
+    An agent's reply answers the case once the carrier accepts it (jobs.send_message sets
+    first_response_at); one still being sent holds the escalation, a failed one does not.
+    """
     due = case.first_response_due_at
-    if not case.is_open or case.first_response_at is not None or due is None or now < due \
-            or case.sla_breached_at is not None:
+    if not sla_running(case) or now < due or reply_in_flight(session, case):
         return False
     case.sla_breached_at = now
     case.status = CaseStatus.ESCALATED

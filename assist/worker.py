@@ -1,9 +1,21 @@
-"""The RQ worker that runs the service's jobs."""
+"""The RQ worker that runs the service's jobs, and the periodic jobs it enqueues."""
 
+import logging
+import threading
+
+import redis
 from flask import Flask
 from rq import SimpleWorker
+from rq.cron import CronScheduler
 
-from assist import queues
+from assist import jobs, queues
+
+log = logging.getLogger(__name__)
+
+# (job, queue, seconds between runs): work that heals what a lost job would have done.
+PERIODIC = (
+    (jobs.sweep_overdue_cases, "critical", 60),
+)
 
 
 class AppWorker(SimpleWorker):
@@ -25,3 +37,46 @@ class AppWorker(SimpleWorker):
 def make_worker(app: Flask) -> AppWorker:
     with app.app_context():
         return AppWorker(queues.queues(), connection=queues.connection(), app=app)
+
+
+def periodic_jobs(connection: redis.Redis) -> CronScheduler:
+    """RQ's CronScheduler with the service's periodic jobs registered."""
+    cron = CronScheduler(connection=connection, logging_level="WARNING")
+    for func, queue_name, interval in PERIODIC:
+        cron.register(func, queue_name=queue_name, interval=interval)
+    return cron
+
+
+class Ticker(threading.Thread):
+    """Enqueue the periodic jobs when they are due, from a thread of the worker's process.
+
+    RQ's `CronScheduler.start()` wants a process of its own and the main thread's signals; driving
+    its `enqueue_jobs()` from here keeps one process per worker. Several workers each enqueue the
+    sweeps, which are idempotent. A Redis outage only delays them.
+    """
+
+    def __init__(self, cron: CronScheduler):
+        super().__init__(name="periodic-jobs", daemon=True)
+        self.cron = cron
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.cron.enqueue_jobs()
+            except redis.RedisError as exc:
+                log.warning("could not enqueue the periodic jobs (%s); trying again", type(exc).__name__)
+            self.stopped.wait(max(1.0, self.cron.calculate_sleep_interval()))
+
+
+def run(app: Flask, *, burst: bool = False, logging_level: str = "INFO") -> None:
+    """Work the queues with RQ's scheduler (and, unless burst, the periodic jobs) until stopped."""
+    worker = make_worker(app)
+    ticker = None if burst else Ticker(periodic_jobs(worker.connection))
+    if ticker is not None:
+        ticker.start()
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    finally:
+        if ticker is not None:
+            ticker.stopped.set()

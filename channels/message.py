@@ -1,7 +1,7 @@
 """The one message shape every channel produces and the core consumes."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -38,7 +38,7 @@ class InboundMessage:
     subject: str = ""
     html: str | None = None  # an email's HTML part as received; the console shows it sanitized
     attachments: tuple[Attachment, ...] = ()
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime | None = None  # when the carrier received it, if it says; else when it was stored
     keyword: Keyword | None = None
     idempotency_token: str | None = None  # a carrier's redelivery token, when it sends one
     automated: bool = False  # sent by a machine (auto-reply, bounce, list): never answered

@@ -1,12 +1,14 @@
 """Fixtures: the app on SQLite or PostgreSQL, real Redis, a live server, signed Twilio posts, a worker."""
 
 import json
-import re
 import os
+import re
 import threading
 import time
 import uuid
+from datetime import date, datetime, time as clock_time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -16,8 +18,10 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from assist import create_app, db, queues
+from assist import db, queues
+from assist.app import create_app
 from assist.auth import create_user
+from assist.clock import SetClock
 from assist.models import UserRole
 from assist.simulate import post_signed
 from assist.worker import make_worker
@@ -95,21 +99,63 @@ def db_tables():
     return Base.metadata.sorted_tables
 
 
-@pytest.fixture
-def app(database_url, redis_connection, tmp_path):
-    redis_connection.flushdb()
-    app = create_app({
-        "TESTING": True,
+BUSINESS_ZONE = ZoneInfo("America/Chicago")  # not UTC, so time-zone mistakes show
+IN_HOURS, AFTER_HOURS = clock_time(12, 0), clock_time(3, 0)  # in BUSINESS_ZONE, with BUSINESS_HOURS 08:00-20:00
+
+
+def business_time(at: clock_time, day: date = date(2026, 6, 3)) -> datetime:
+    """A moment of a fixed day (a Wednesday) at a local time of the business time zone."""
+    return datetime.combine(day, at, tzinfo=BUSINESS_ZONE)
+
+
+def test_environment(database_url: str, instance: Path) -> dict[str, str]:
+    """The whole environment the app fixture sees: nothing of the caller's is inherited."""
+    return {
+        "INSTANCE_PATH": str(instance),
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": TEAM_NUMBER,
-        "TWILIO_SANDBOX": True,
         "PUBLIC_BASE_URL": "http://localhost",
-        "SEND_RETRY_INTERVALS": (1, 1),
-    })
+        "SEND_RETRY_INTERVALS": "1,1",
+        "BUSINESS_HOURS": "08:00-20:00",
+        "BUSINESS_TIMEZONE": BUSINESS_ZONE.key,
+    }
+
+
+@pytest.fixture
+def clock(request):
+    """The app's clock: noon of a fixed weekday in the business time zone, running on from there.
+
+    Parametrize it indirectly with a local time to start elsewhere (see AT_ANY_HOUR). A test that
+    needs a particular time sets it (clock.set) or advances it (clock.advance).
+    """
+    return SetClock(business_time(getattr(request, "param", IN_HOURS)))
+
+
+# For a module whose tests must pass whatever the hour and whatever the caller's environment says:
+# pytestmark = AT_ANY_HOUR. Each test runs with the clock in and out of business hours.
+AT_ANY_HOUR = [pytest.mark.parametrize("clock", [IN_HOURS, AFTER_HOURS], ids=["12:00", "03:00"], indirect=True),
+               pytest.mark.usefixtures("noisy_environment")]
+
+
+@pytest.fixture
+def noisy_environment(monkeypatch):
+    """A caller's environment full of settings that the app fixture must not pick up."""
+    noise = {"BUSINESS_HOURS": "00:00-00:01", "BUSINESS_TIMEZONE": "Pacific/Kiritimati", "ON_CALL_NUMBER": "+15550000000",
+             "PUBLIC_BASE_URL": "https://elsewhere.example", "TWILIO_AUTH_TOKEN": "someone-elses-token",
+             "DATABASE_URL": "sqlite:////nonexistent/elsewhere.db", "PLAYBOOKS_DIR": "/nonexistent/playbooks"}
+    for name, value in noise.items():
+        monkeypatch.setenv(name, value)
+    return noise
+
+
+@pytest.fixture
+def app(database_url, redis_connection, tmp_path, clock):
+    redis_connection.flushdb()
+    app = create_app({"TESTING": True, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_SANDBOX": True},
+                     environ=test_environment(database_url, tmp_path / "instance"), clock=clock)
     yield app
     with app.app_context():
         db.engine().dispose()
@@ -173,20 +219,19 @@ def live_server(app):
 
 @pytest.fixture
 def drain(app):
-    """Run an RQ worker on the real Redis until no job is queued or due within seconds (retries included).
+    """Run an RQ worker on the real Redis until no job is queued or due within `soon` seconds (retries included).
 
     Jobs scheduled further ahead (a case's first-response SLA check) stay scheduled.
     """
 
-    def run(timeout: float = 20.0, logging_level: str = "WARNING") -> None:
+    def run(timeout: float = 20.0, logging_level: str = "WARNING", soon: int = SOON) -> None:
         worker = make_worker(app)
         deadline = time.monotonic() + timeout
         with app.app_context():
             all_queues = queues.queues()
             while time.monotonic() < deadline:
                 worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
-                soon = int(time.time()) + SOON
-                waiting = sum(q.count + len(ScheduledJobRegistry(queue=q).get_jobs_to_schedule(soon))
+                waiting = sum(q.count + len(ScheduledJobRegistry(queue=q).get_jobs_to_schedule(int(time.time()) + soon))
                               for q in all_queues)
                 if waiting == 0:
                     return

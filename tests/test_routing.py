@@ -11,7 +11,9 @@ from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Direction, Event, Message, UserRole
 from assist.simulate import sms_params
 from channels.message import Channel, InboundMessage
-from conftest import ACCOUNT_SID, TEAM_NUMBER
+from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBER, business_time
+
+pytestmark = AT_ANY_HOUR
 
 CUSTOMER = "+15035550177"
 
@@ -80,26 +82,35 @@ def test_templates_get_the_members_context(session):
     assert context["first_name"] == "Rosa" and context["pet_name"] == "Pico" and context["case_id"] == case.id
 
 
-def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain, make_user):
-    lead = make_user(UserRole.LEAD)
-    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
-    case = session.scalars(select(Case)).one()
+def scheduled_sla_job(app, case) -> tuple[ScheduledJobRegistry, str, datetime]:
+    """The case's scheduled SLA check on the real Redis: its registry, id and (real) run time."""
     with app.app_context():
         registry = ScheduledJobRegistry(queue=queues.queue("critical"))
         [job_id] = registry.get_job_ids()
-        assert job_id.startswith(f"sla-{case.id}-")
-        scheduled = registry.get_scheduled_time(job_id)
-    scheduled = scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=timezone.utc)
-    assert abs((scheduled - case.first_response_due_at).total_seconds()) < 1
+        at = registry.get_scheduled_time(job_id)
+    return registry, job_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
-    # Time passes: the due time is now in the past, for the case and for its scheduled job.
-    past = datetime.now(timezone.utc) - timedelta(seconds=1)
-    case.first_response_due_at = past
-    session.commit()
+
+def run_now(app, registry, job_id) -> None:
+    """Make RQ's scheduler take a scheduled job at once (the real time it waits for has come)."""
+    from rq.job import Job
+
     with app.app_context():
-        from rq.job import Job
+        registry.schedule(Job.fetch(job_id, connection=queues.connection()), datetime.now(timezone.utc) - timedelta(seconds=1))
 
-        registry.schedule(Job.fetch(job_id, connection=queues.connection()), past)
+
+def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain, make_user, clock):
+    lead = make_user(UserRole.LEAD)
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    case = session.scalars(select(Case)).one()
+    registry, job_id, at = scheduled_sla_job(app, case)
+    assert job_id.startswith(f"sla-{case.id}-")
+    # RQ waits in real time: the job runs when the service's clock reaches the due time, never before.
+    wait = (case.first_response_due_at - clock.now()).total_seconds()
+    assert 0 <= (at - datetime.now(timezone.utc)).total_seconds() - wait <= 2
+
+    clock.set(case.first_response_due_at + timedelta(seconds=1))  # time passes...
+    run_now(app, registry, job_id)  # ...for RQ's scheduler too
     drain()
 
     session.expire_all()
@@ -112,13 +123,88 @@ def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_serve
     assert alert.data["lead_id"] == lead.id  # the emergency playbook escalates at once, too
 
 
-def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, make_user):
+def test_an_sla_check_that_runs_early_runs_again_and_escalates_at_the_due_time(app, live_server, session, drain,
+                                                                                 clock):
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    case = session.scalars(select(Case)).one()
+    registry, job_id, _ = scheduled_sla_job(app, case)
+    clock.set(case.first_response_due_at - timedelta(seconds=2))
+    run_now(app, registry, job_id)  # RQ's whole seconds: the check runs before the due time
+    drain(soon=0)  # the early run only; the check it scheduled is 3 s away
+    session.expire_all()
+    assert session.get(Case, case.id).status == CaseStatus.NEW
+
+    drain()  # RQ's scheduler runs the new check at the due time
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.status == CaseStatus.ESCALATED and case.sla_breached_at >= case.first_response_due_at
+
+
+def sweep(app, drain) -> None:
+    """Let the worker's periodic jobs (RQ's CronScheduler, as `assist worker` runs them) enqueue, then work."""
+    from assist.worker import periodic_jobs
+
+    with app.app_context():
+        assert [job.func_name for job in periodic_jobs(queues.connection()).enqueue_jobs()] == [
+            "assist.jobs.sweep_overdue_cases"]
+    drain()
+
+
+def test_the_sweep_escalates_a_case_whose_sla_check_was_lost(app, live_server, session, drain, clock):
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    case = session.scalars(select(Case)).one()
+    registry, job_id, _ = scheduled_sla_job(app, case)
+    with app.app_context():
+        registry.remove(job_id, delete_job=True)  # lost: Redis was down when it was to be scheduled
+    clock.set(case.first_response_due_at - timedelta(seconds=5))
+    sweep(app, drain)
+    session.expire_all()
+    assert session.get(Case, case.id).status == CaseStatus.NEW  # not due yet
+
+    clock.advance(60)  # the next minute's sweep
+    sweep(app, drain)
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.status == CaseStatus.ESCALATED and case.sla_breached_at >= case.first_response_due_at
+    assert len(session.scalars(select(Event).where(Event.kind == "case.sla_breached")).all()) == 1
+    sweep(app, drain)  # idempotent: a breached case is not escalated again
+    assert len(session.scalars(select(Event).where(Event.kind == "case.sla_breached")).all()) == 1
+
+
+def test_a_case_answered_only_by_a_failed_send_is_escalated(app, live_server, session, drain, clock, make_user):
+    from assist import sandbox
+
     live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
     agent = make_user()
     case = session.scalars(select(Case)).one()
-    outbound.create_reply(session, case, "I'm calling you now.", author=agent)  # the first response
+    reply = outbound.create_reply(session, case, "Calling you now.", author=agent)
     session.commit()
-    assert case.first_response_at is not None
+    assert not routing.check_first_response(session, case, case.first_response_due_at + timedelta(seconds=1))
+    with app.app_context():
+        sandbox.fail_next(queues.connection(), 10)  # Twilio keeps failing: every try of the send fails
+        outbound.enqueue_send(reply)
+    drain()
+    session.expire_all()
+    assert session.get(Message, reply.id).delivery_status.value == "failed"
+    assert session.get(Case, case.id).first_response_at is None
+    clock.set(case.first_response_due_at + timedelta(seconds=1))
+    sweep(app, drain)
+    session.expire_all()
+    assert session.get(Case, case.id).status == CaseStatus.ESCALATED
+
+
+def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, make_user, drain):
+    live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    agent = make_user()
+    case = session.scalars(select(Case)).one()
+    reply = outbound.create_reply(session, case, "I'm calling you now.", author=agent)  # the first response
+    session.commit()
+    with app.app_context():
+        outbound.enqueue_send(reply)
+    drain()
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.first_response_at == reply.created_at  # answered when written, once Twilio took it
     late = case.first_response_due_at + timedelta(seconds=1)
     assert not routing.check_first_response(session, case, late)
     assert case.status != CaseStatus.ESCALATED and case.sla_breached_at is None
@@ -129,11 +215,11 @@ def _ingest_sms(session, sid: str, text: str, sender: str = CUSTOMER):
                                           text=text, original=text))
 
 
-def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, session):
+def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, session, clock):
     from assist.auth import create_user
     from assist.models import UserRole
 
-    app.config["BUSINESS_HOURS"] = "00:00-23:59"  # staffed all day: no on-call rule
+    clock.set(business_time(IN_HOURS))  # staffed: no on-call rule
     create_user(session, email="busy@team.test", name="Busy", role=UserRole.AGENT, password="x" * 12,
                        queues=["emergency"], capacity=1)
     create_user(session, email="free@team.test", name="Free", role=UserRole.AGENT, password="x" * 12,
@@ -152,11 +238,11 @@ def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, sessi
     assert session.scalars(select(Event).where(Event.kind == "case.assigned")).first().data["reason"] == "queue"
 
 
-def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session):
+def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session, clock):
     from assist.auth import create_user
     from assist.models import UserRole
 
-    app.config["BUSINESS_HOURS"] = "00:00-00:01"  # closed now
+    clock.set(business_time(AFTER_HOURS))
     create_user(session, email="agent@team.test", name="Day Agent", role=UserRole.AGENT, password="x" * 12,
                 queues=["emergency", "support"])
     create_user(session, email="oncall@team.test", name="On Call", role=UserRole.LEAD, password="x" * 12,

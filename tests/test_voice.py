@@ -6,6 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from assist.models import Case, Direction, Message, Note
+from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time
+
+pytestmark = AT_ANY_HOUR
 
 CALLER = "+15035550800"
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC0123456789abcdef0123456789abcdef", "From": CALLER,
@@ -76,7 +79,16 @@ def test_with_an_on_call_number_a_critical_call_is_dialled_with_a_whisper(app, c
     assert whisper.find("Say").text.startswith("critical, bite attack, caller")
 
 
-def test_a_calm_caller_gets_the_playbook_reply_a_menu_and_voicemail(call):
+def test_the_callers_environment_does_not_reach_the_app(app, noisy_environment):
+    import os
+
+    assert os.environ["BUSINESS_HOURS"] == noisy_environment["BUSINESS_HOURS"]
+    for name in noisy_environment:
+        assert app.config[name] != noisy_environment[name], name
+
+
+def test_a_calm_caller_gets_the_playbook_reply_a_menu_and_voicemail(call, clock):
+    clock.set(business_time(IN_HOURS))
     root = call("/twilio/voice/gather?attempt=1", SpeechResult="i'd like to ask about a refund for last week")
     assert tags(root) == ["Say", "Gather", "Say", "Record"]
     assert root.find("Gather").get("input") == "dtmf"
@@ -121,9 +133,10 @@ def test_pressing_0_reaches_a_person_at_any_point(call, path):
     assert tags(root) == ["Enqueue"] and root.find("Enqueue").text == "support"
 
 
-def test_a_text_back_is_sent_by_sms(live_server, session, drain, app):
+def test_a_text_back_is_sent_by_sms(live_server, session, drain, app, clock):
     from assist import queues, sandbox
 
+    clock.set(business_time(IN_HOURS))
     live_server.post_signed("/twilio/voice/gather?attempt=1", {**CALL, "SpeechResult": "question about a payout"})
     response = live_server.post_signed("/twilio/voice/menu", {**CALL, "Digits": "2"})
     assert [verb.tag for verb in ET.fromstring(response.content)] == ["Say", "Hangup"]
@@ -156,9 +169,10 @@ def test_a_forged_signature_gets_403(twilio, session):
     assert session.scalars(select(Message)).all() == []
 
 
-def test_simulate_call_plays_a_whole_call_and_prints_each_twiml(runner, live_server, session):
+def test_simulate_call_plays_a_whole_call_and_prints_each_twiml(runner, live_server, session, clock):
     from assist.cli import main
 
+    clock.set(business_time(IN_HOURS))
     result = runner.invoke(main, ["simulate", "call", "--from", CALLER, "i have a question about my refund"])
     assert result.exit_code == 0, result.output
     assert result.output.count("--> POST") == 5  # greeting, speech, recording, transcription, status
@@ -176,10 +190,11 @@ def test_simulate_call_for_an_emergency_is_connected(runner, live_server):
 
 
 def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_get_voicemail_and_a_text(
-        app, live_server, session, drain):
+        app, live_server, session, drain, clock):
     from assist import queues, sandbox
 
-    app.config.update(BUSINESS_HOURS="00:00-00:01", ON_CALL_NUMBER="+15035550999")  # closed now
+    clock.set(business_time(AFTER_HOURS))
+    app.config["ON_CALL_NUMBER"] = "+15035550999"
     critical = live_server.post_signed("/twilio/voice/gather?attempt=1",
                                        {**CALL, "SpeechResult": "my cat ate lilies and is drooling"})
     assert ET.fromstring(critical.content).find("Dial/Number").text == "+15035550999"

@@ -37,8 +37,11 @@
     });
   });
 
+  // Count down on the service's clock, not the browser's: the page says what time the server read.
+  const queueTable = document.getElementById("queue");
+  const skew = queueTable && queueTable.dataset.now ? Date.parse(queueTable.dataset.now) - Date.now() : 0;
   function tickCountdowns() {
-    const now = Date.now();
+    const now = Date.now() + skew;
     document.querySelectorAll(".countdown").forEach((el) => {
       const left = Math.round((Date.parse(el.dataset.due) - now) / 1000);
       const abs = Math.abs(left);
@@ -51,7 +54,7 @@
   setInterval(tickCountdowns, 1000);
 
   // The live queue: every console event re-fetches the rows this page shows.
-  const queue = document.getElementById("queue");
+  const queue = queueTable;
   let selected = 0;
   function rows() { return Array.from(document.querySelectorAll("tr.case-row")); }
   function select(index) {

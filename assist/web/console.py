@@ -1,14 +1,12 @@
 """The agents' console: the live queue, and a case with its timeline, triage, suggestions, notes and escalation."""
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from assist import audit, briefs, db, live, outbound, playbook_versions, playbooks, routing
+from assist import audit, briefs, clock, db, live, outbound, playbook_versions, playbooks, routing
 from assist.auth import role_required
 from assist.cases import list_cases
 from assist.models import Case, CaseStatus, Note, UserRole
@@ -55,7 +53,7 @@ def index():
                   or (assignee == "none" and c.assignee_id is None))]
     template = "queue_rows.html" if request.args.get("partial") else "cases.html"
     return render_template(template, cases=cases, status=status, queue=queue, assignee=assignee, queues=QUEUES,
-                           now=datetime.now(timezone.utc), form=FlaskForm())
+                           now=clock.now(), form=FlaskForm())
 
 
 @bp.post("/cases/<int:case_id>/claim")
@@ -121,7 +119,7 @@ def change_status(case_id: int):
     session = db.session()
     case.status = CaseStatus(form.status.data)
     if case.status == CaseStatus.RESOLVED:
-        case.resolved_at = datetime.now(timezone.utc)
+        case.resolved_at = clock.now()
     audit.record(session, "case.status", actor=current_user, case=case, status=case.status.value)
     _commit_and_tell(case)
     return redirect(url_for("web.case", case_id=case.id))

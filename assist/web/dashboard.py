@@ -7,7 +7,7 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from assist import db
+from assist import clock, db
 from assist.auth import role_required
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, Direction, Message, User, UserRole
 from assist.triage.labels import CATEGORY, QUEUES, URGENCY
@@ -22,7 +22,7 @@ SEARCH_LIMIT = 100  # cases
 @role_required(UserRole.SUPERVISOR)
 def index():
     session = db.session()
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     open_cases = list(session.scalars(select(Case).where(Case.status.in_(OPEN_STATUSES))
                                       .options(selectinload(Case.assignee))))
     queues = []
@@ -33,7 +33,7 @@ def index():
         queues.append({"name": queue, "depth": len(cases), "oldest": oldest,
                        "oldest_minutes": int((now - oldest.last_inbound_at).total_seconds() // 60) if oldest else None,
                        "breached": sum(c.sla_breached_at is not None for c in cases)})
-    since = datetime.combine(date.today() - timedelta(days=DAYS - 1), time.min, tzinfo=timezone.utc)
+    since = datetime.combine(now.date() - timedelta(days=DAYS - 1), time.min, tzinfo=timezone.utc)  # UTC days
     recent = session.execute(select(Message.triage, Message.created_at).where(
         Message.direction == Direction.INBOUND, Message.created_at >= since, Message.triage.is_not(None))).all()
     days = [(since + timedelta(days=i)).date() for i in range(DAYS)]

@@ -1,0 +1,52 @@
+"""The service's clock: every "what time is it" asks it, so tests can set the time.
+
+The app holds one clock (app.extensions["clock"]); jobs and requests read it through
+now(). Outside an app (a script, the CLI before the app exists) it is the system clock.
+"""
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class SetClock:
+    """A clock that reads a set time and runs on from it at the real pace (tests set and advance it).
+
+    It keeps running so that rows written one after another keep their order.
+    """
+
+    def __init__(self, at: datetime):
+        self._lock = threading.Lock()
+        self.set(at)
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("set the clock to a timezone-aware time")
+        with self._lock:
+            self._at, self._started = at.astimezone(timezone.utc), time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        self.set(self.now() + timedelta(seconds=seconds))
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._at + timedelta(seconds=time.monotonic() - self._started)
+
+
+SYSTEM = SystemClock()
+
+
+def now() -> datetime:
+    """The current time in UTC by the running app's clock (the system clock outside an app)."""
+    from flask import current_app, has_app_context  # the web and the worker run the core in an app context
+
+    if has_app_context():
+        return current_app.extensions.get("clock", SYSTEM).now()
+    return SYSTEM.now()
