@@ -1,3 +1,5 @@
-from assist import create_app
+"""The Procfile's web app, from the checkout (installed: `gunicorn assist.wsgi:app`)."""
 
-app = create_app()
+from assist.wsgi import app
+
+__all__ = ["app"]

@@ -1,6 +1,7 @@
-"""The contact bot and agent-assist service of the incident team."""
+"""The app factory: settings, database, Redis, CSRF, logins, blueprints and the CLI, wired into one Flask app."""
 
 import logging
+from collections.abc import Mapping
 import os
 
 from flask import Flask, jsonify
@@ -11,17 +12,27 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 csrf = CSRFProtect()
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Create the web app: defaults, then the environment, then test_config."""
-    from assist import api, auth, cli, config, db, ingest, live, outbound, queues, sandbox
+def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | None = None,
+               clock=None) -> Flask:
+    """Create the web app: defaults, then the environment, then test_config.
+
+    environ replaces os.environ (tests pass their own mapping); clock replaces the system clock.
+
+    Raises:
+        config.ConfigError: a setting is missing or invalid.
+    """
+    from assist import api, auth, cli, clock as clocks, config, db, ingest, live, outbound, queues, sandbox
     from assist.web import admin, console, dashboard, playbooks as playbook_pages
     from assist import calls
     from channels import sms, voice
 
-    app = Flask(__name__, instance_path=_absolute(os.environ.get("INSTANCE_PATH")), instance_relative_config=True)
-    app.config.update(config.load(app.instance_path))
+    environ = os.environ if environ is None else environ
+    instance = config.instance_path(environ)
+    app = Flask(__name__, instance_path=instance, instance_relative_config=True)
+    app.config.update(config.load(instance, environ))
     if test_config:
         app.config.update(test_config)
+    app.extensions["clock"] = clock or clocks.SYSTEM
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request at INFO
     if app.config["TRUSTED_PROXIES"]:
@@ -69,6 +80,3 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     return app
 
-
-def _absolute(path: str | None) -> str | None:
-    return os.path.abspath(path) if path else None

