@@ -3,27 +3,41 @@
 import json
 import logging
 import sys
-import threading
 from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
-from werkzeug.serving import make_server
-
-from assist import create_app
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 log = logging.getLogger(__name__)
 
 
-@click.group(cls=FlaskGroup, create_app=create_app)
-def main():
-    """The incident team's contact bot and agent-assist service."""
+def _create_app():
+    from assist.app import create_app
+    from assist.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="pawtrust-assist", prog_name="assist")
+@click.pass_context
+def main(ctx):
+    """The incident team's contact bot and agent-assist service.
+
+    Settings come from the environment (see the README's Configuration table);
+    with none set, everything runs on the embedded defaults.
+    """
+    if ctx.obj is None:  # commands that need the app create it on first use; tests pass their own
+        ctx.obj = ScriptInfo(create_app=_create_app, set_debug_flag=False)
 
 
 def init_app(app) -> None:
-    """Add the service's commands to app.cli (FlaskGroup and the test runner find them there)."""
-    for command in (db, users, members, cases, worker, simulate, demo, smtp):
+    """Add the service's app commands to app.cli too, where Flask's test runner finds them."""
+    for command in APP_COMMANDS:
         app.cli.add_command(command)
 
 
@@ -86,11 +100,13 @@ def playbooks():
 @playbooks.command("check")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
 def playbooks_check(folder):
-    """Validate every playbook of FOLDER (default: the shipped ones) and run all their tests."""
+    """Validate every playbook of FOLDER (default: PLAYBOOKS_DIR, else the shipped ones) and run all their tests."""
+    import os
+
     from assist import playbooks as playbook_engine
     from assist.triage import classify
 
-    folder = folder or playbook_engine.default_dir()
+    folder = folder or Path(os.environ.get("PLAYBOOKS_DIR") or playbook_engine.default_dir())
     try:
         loaded = playbook_engine.load_dir(folder)
     except playbook_engine.PlaybookError as exc:
@@ -119,14 +135,6 @@ def playbooks_export(folder):
     playbook_versions.published(session)  # seeds an empty database first
     written = playbook_versions.export(session, folder)
     click.echo(f"wrote {len(written)} playbooks to {folder}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:
@@ -266,26 +274,29 @@ def cases_list(as_json, status):
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 def worker(burst):
-    """Run an RQ worker (with the scheduler) on the critical, default and low queues."""
-    from assist.worker import make_worker
+    """Run an RQ worker on the critical, default and low queues, with RQ's scheduler and the periodic sweeps."""
+    from assist import worker as workers
 
-    make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=True,
-                                                        logging_level=current_app.config["LOG_LEVEL"])
+    workers.run(current_app._get_current_object(), burst=burst, logging_level=current_app.config["LOG_LEVEL"])
 
 
 @click.command()
 @with_appcontext
 def smtp():
     """Run the inbound SMTP server on SMTP_LISTEN until interrupted."""
-    import time
+    import signal
 
     from assist import mail
+    from assist.errors import PortBusy
 
-    controller = mail.start_server(current_app._get_current_object())
-    click.echo(f"SMTP on {controller.hostname}:{controller.port} for {', '.join(current_app.config['INBOUND_EMAIL'])}")
     try:
-        while True:
-            time.sleep(3600)
+        controller = mail.start_server(current_app._get_current_object())
+    except PortBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"SMTP on {controller.hostname}:{controller.port} for {', '.join(current_app.config['INBOUND_EMAIL'])}")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on SIGTERM too
+    try:
+        signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
@@ -294,7 +305,12 @@ def smtp():
 
 @click.group(cls=AppGroup)
 def simulate():
-    """Play a customer against the running service."""
+    """Play a customer against the running service (`assist demo` or your own).
+
+    It reads the same settings as the service: the web app at PUBLIC_BASE_URL (else
+    http://127.0.0.1:$PORT), webhooks signed with TWILIO_AUTH_TOKEN, mail to SMTP_LISTEN.
+    Give it the same PORT / SMTP_LISTEN you gave the service.
+    """
 
 
 @simulate.command("sms")
@@ -388,54 +404,48 @@ def simulate_email(from_, subject, to, text):
 
 @click.command()
 @with_appcontext
-@click.option("--host", default="127.0.0.1", show_default=True)
-def demo(host):
-    """Migrate, seed demo data and run the web app and a worker on the embedded defaults."""
-    from assist import db as database, demo as demo_data, queues
-    from assist.simulate import deliver_twiml_replies, post_signed, sms_params
-    from assist.urls import public_base_url
-    from assist.worker import make_worker
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the console listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the console (default: PORT, else 5000). Give the same PORT to `assist simulate`.")
+def demo(host, port):
+    """Migrate, seed demo data and run the web app, the SMTP server and a worker on the embedded defaults.
+
+    Ctrl-C (or SIGTERM) stops everything it started, the embedded Redis included.
+    """
+    from assist import demo as demo_run
+    from assist.errors import PortBusy
 
     app = current_app._get_current_object()
-    config = app.config
-    database.upgrade(config["DATABASE_URL"])
-    seeded = demo_data.seed(database.session())
-    server = make_server(host, config["PORT"], app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
-    from aiosmtpd.controller import Controller
-
-    from assist import mail, sandbox
-
-    if not config["SMTP_RELAY"]:  # replies go to a local sink the sandbox outbox shows
-        sink_port = _free_port()
-        Controller(sandbox.MailSink(queues.connection()), hostname="127.0.0.1", port=sink_port).start()
-        config["SMTP_RELAY"] = f"127.0.0.1:{sink_port}"
-    smtp_server = mail.start_server(app)
-    base = public_base_url()
-    if seeded:
-        for sender, text in demo_data.DEMO_MESSAGES:
-            params = sms_params(from_=sender, to=config["TWILIO_FROM_NUMBER"], body=text,
-                                account_sid=config["TWILIO_ACCOUNT_SID"])
-            response = post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"])
-            response.raise_for_status()
-            deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
-    redis_where = config["REDIS_URL"] or f"embedded ({queues.connection().connection_pool.connection_kwargs['path']})"
-    click.echo(f"""
-Incident console: {base}/
-  database: {config['DATABASE_URL']}
-  redis:    {redis_where}
-  twilio:   {'sandbox (sent SMS appear at ' + base + '/sandbox/twilio/)' if config['TWILIO_SANDBOX'] else 'live'}
-  email:    SMTP on {config['SMTP_LISTEN']} for {', '.join(config['INBOUND_EMAIL'])}; replies via {config['SMTP_RELAY']}
-Demo logins:""")
-    for email, _name, role, password in demo_data.DEMO_USERS:
-        click.echo(f"  {role.value:<11} {email:<22} {password}")
-    click.echo("""Play a customer:  assist simulate sms --from +15551234567 "my dog got out"
-                  assist simulate email --from ann@example.com --subject "Sitter no-show" "nobody came"
-See the cases:    assist cases list --json
-Ctrl-C stops the service.
-""")
+    if port is not None:
+        app.config["PORT"] = port
     try:
-        make_worker(app).work(with_scheduler=True, logging_level="WARNING")
-    finally:
-        smtp_server.stop()
-        server.shutdown()
+        demo_run.run(app, host=host, echo=click.echo)
+    except PortBusy as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=AppGroup)
+def sandbox():
+    """Sandbox mode: what the service would have sent."""
+
+
+@sandbox.command("outbox")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {messages: [...], emails: [...]}.")
+def sandbox_outbox(as_json):
+    """List every outbound message, newest first: how it left (twiml, rest, smtp), to whom, and its status."""
+    from assist import db as database, sandbox as sandbox_outbox_data
+
+    listed = sandbox_outbox_data.outbox(database.session())
+    if as_json:
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    for kind, rows in listed.items():
+        click.echo(f"{kind}: {len(rows)}")
+        for m in rows:
+            click.echo(f"  #{m['id']:<5} case {m['case_id'] or '-':<5} {m['channel']:<5} {m['via']:<5} "
+                       f"{m['to']:<28} {m['status'] or '-':<11} {m['body'][:60]!r}")
+
+
+APP_COMMANDS = (db, users, members, cases, worker, simulate, demo, smtp, sandbox)
+for _command in APP_COMMANDS:
+    main.add_command(_command)

@@ -1,12 +1,21 @@
-"""Demo data: a team with logins, members with pets and bookings, and a few cases."""
+"""The demo: a team with logins, members with pets and bookings, a few cases, and every process in one."""
 
+import contextlib
 import io
-from datetime import datetime, timedelta, timezone
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
-from assist import auth, members
+from assist import auth, clock, members
+from assist.errors import PortBusy
 from assist.models import User, UserRole
 
 # Local demo logins, printed by `assist demo`; they exist only in a demo database.
@@ -58,6 +67,82 @@ def seed(session: Session) -> bool:
                          queues=ALL_QUEUES if role in (UserRole.AGENT, UserRole.LEAD) else [],
                          on_call=role == UserRole.LEAD)
     members.import_csv(session, io.StringIO(MEMBERS_CSV))
-    members.import_csv(session, io.StringIO(bookings_csv(datetime.now(timezone.utc))))
+    members.import_csv(session, io.StringIO(bookings_csv(clock.now())))
     session.commit()
     return True
+
+
+def run(app: Flask, *, host: str, echo: Callable[[str], None]) -> None:
+    """Run the console, the SMTP server and a worker with its scheduler until Ctrl-C or SIGTERM.
+
+    Everything started here is stopped on the way out, the embedded Redis included.
+
+    Raises:
+        PortBusy: the console's or the SMTP server's port is taken.
+    """
+    from aiosmtpd.controller import Controller
+
+    from assist import db, mail, queues, sandbox, worker
+    from assist.simulate import deliver_twiml_replies, free_port, post_signed, sms_params
+    from assist.urls import public_base_url
+
+    config = app.config
+    # SIGTERM stops the demo the way Ctrl-C does, also before the worker takes over the signals.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.ExitStack() as running, app.app_context():
+        running.callback(queues.close, app)  # last: the embedded Redis outlives everything that uses it
+        try:  # bound first, so a busy port fails before anything starts
+            listener = socket.create_server((host, config["PORT"]))
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise PortBusy(f"port {config['PORT']} is busy ({reason}): pick another with --port") from None
+        running.callback(listener.close)
+        server = make_server(host, config["PORT"], app, threaded=True, fd=listener.fileno())
+        db.upgrade(config["DATABASE_URL"])
+        seeded = seed(db.session())
+        threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+        running.callback(server.shutdown)
+        if not config["SMTP_RELAY"]:  # replies go to a local sink the sandbox outbox shows
+            sink = Controller(sandbox.MailSink(queues.connection()), hostname="127.0.0.1", port=free_port())
+            sink.start()
+            running.callback(sink.stop)
+            config["SMTP_RELAY"] = f"127.0.0.1:{sink.port}"
+        running.callback(mail.start_server(app).stop)
+        base = public_base_url()
+        if seeded:
+            for sender, text in DEMO_MESSAGES:
+                params = sms_params(from_=sender, to=config["TWILIO_FROM_NUMBER"], body=text,
+                                    account_sid=config["TWILIO_ACCOUNT_SID"])
+                response = post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"])
+                response.raise_for_status()
+                deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
+        echo(_banner(app, base))
+        worker.run(app, logging_level="WARNING")
+
+
+def _banner(app: Flask, base: str) -> str:
+    from assist import queues
+
+    config = app.config
+    redis_where = config["REDIS_URL"] or f"embedded ({queues.connection().connection_pool.connection_kwargs['path']})"
+    # `assist simulate` reads the same settings: a port or SMTP address other than the default must be given again.
+    env = " ".join(f"{name}={config[name]}" for name, default in (("PORT", 5000), ("SMTP_LISTEN", "127.0.0.1:8025"))
+                   if config[name] != default and not config.get("PUBLIC_BASE_URL"))
+    prefix = f"{env} " if env else ""
+    logins = "\n".join(f"  {role.value:<11} {email:<22} {password}" for email, _name, role, password in DEMO_USERS)
+    twilio = f"sandbox (what is sent appears at {base}/sandbox/twilio/)" if config["TWILIO_SANDBOX"] else "live"
+    return f"""
+Incident console: {base}/
+  database: {config['DATABASE_URL']}
+  redis:    {redis_where}
+  twilio:   {twilio}
+  email:    SMTP on {config['SMTP_LISTEN']} for {', '.join(config['INBOUND_EMAIL'])}; replies via {config['SMTP_RELAY']}
+Demo logins:
+{logins}
+Play a customer:  {prefix}assist simulate sms --from +15551234567 "my dog got out"
+                  {prefix}assist simulate email --from ann@example.com --subject "Sitter no-show" "nobody came"
+                  {prefix}assist simulate call --from +15551234567 "my dog just got hit by a car"
+See the cases:    {prefix}assist cases list --json
+What was sent:    {prefix}assist sandbox outbox
+Ctrl-C stops the service.
+"""

@@ -27,3 +27,7 @@ class ImportFailed(AssistError):
 
 class SendFailed(AssistError):
     """The carrier refused or failed to take an outbound message."""
+
+
+class PortBusy(AssistError):
+    """A server cannot listen on its address: something else holds the port."""

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import os
 import ssl
 
 from aiosmtpd.controller import Controller
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from assist import db, ingest
-from assist.errors import BadWebhook, NotSendable
+from assist.errors import BadWebhook, NotSendable, PortBusy
 from assist.models import Direction, Message, RawEmail
 from channels import email as email_channel
 from channels.addresses import mask
@@ -55,7 +56,11 @@ def receive(app: Flask, data: bytes, mail_from: str, recipient: str = "") -> Raw
 
 
 def start_server(app: Flask) -> Controller:
-    """Start the inbound SMTP server (aiosmtpd Controller) on SMTP_LISTEN; stop it with .stop()."""
+    """Start the inbound SMTP server (aiosmtpd Controller) on SMTP_LISTEN; stop it with .stop().
+
+    Raises:
+        PortBusy: something else listens on SMTP_LISTEN.
+    """
     config = app.config
     host, _, port = config["SMTP_LISTEN"].rpartition(":")
     handler = email_channel.InboundHandler(
@@ -73,7 +78,12 @@ def start_server(app: Flask) -> Controller:
     controller = Controller(handler, hostname=host or "127.0.0.1", port=int(port),
                             data_size_limit=config["SMTP_MAX_BYTES"], server_hostname=config["SMTP_HOSTNAME"],
                             **options)
-    controller.start()
+    try:
+        controller.start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise PortBusy(f"SMTP_LISTEN {config['SMTP_LISTEN']} is busy ({reason}): "
+                       "set SMTP_LISTEN to a free host:port") from None
     log.info("SMTP server listening on %s:%s for %s", controller.hostname, controller.port,
              ", ".join(config["INBOUND_EMAIL"]))
     return controller

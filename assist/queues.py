@@ -1,7 +1,10 @@
 """Redis and the RQ job queues, bound to the app with init_app."""
 
 import logging
+import os
+import signal
 import threading
+import time
 
 import redis
 from flask import Flask, current_app
@@ -32,6 +35,46 @@ def connect(config) -> redis.Redis:
     connection = redis.Redis(unix_socket_path=server.socket_file)
     connection._embedded_server = server
     return connection
+
+
+def close(app: Flask) -> None:
+    """Close the app's Redis connection, and stop the embedded Redis server if it runs one."""
+    connection = app.extensions.get("redis")
+    app.extensions["redis"] = None
+    if connection is None:
+        return
+    server = getattr(connection, "_embedded_server", None)
+    connection.close()
+    if server is not None:
+        _stop_embedded(server)
+
+
+EMBEDDED_STOP_TIMEOUT = 10  # seconds for the embedded Redis to save and exit before it is killed
+
+
+def _stop_embedded(server) -> None:
+    """Shut the embedded (daemonized, so not our child) redis-server down, saving its data; kill it if it hangs."""
+    pid = server.pid
+    try:
+        server.shutdown(save=True, now=True, force=True)
+    except redis.RedisError:
+        pass  # already gone, or it closed the connection while exiting
+    deadline = time.monotonic() + EMBEDDED_STOP_TIMEOUT
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and _alive(pid):
+        log.warning("the embedded Redis (pid %s) did not stop; killing it", pid)
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def connection() -> redis.Redis:

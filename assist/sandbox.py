@@ -7,16 +7,18 @@ process sees them, and status callbacks are posted back, signed, by a job.
 
 import json
 import secrets
-from datetime import datetime, timezone
 from email.utils import format_datetime
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import Unauthorized
 
-from assist import queues
+from assist import clock, db, queues
 from assist.auth import role_required
-from assist.models import UserRole
+from assist.models import Direction, Message, UserRole
 from channels.addresses import normalize_phone
+from channels.message import Channel
 from channels.sms import segment_count
 from assist.errors import InvalidAddress
 
@@ -61,7 +63,7 @@ def create_message(account_sid: str):
         to = normalize_phone(form.get("To", ""))
     except InvalidAddress:
         return _error(400, 21211, f"The 'To' number {form.get('To')} is not a valid phone number.")
-    now = format_datetime(datetime.now(timezone.utc), usegmt=True)
+    now = format_datetime(clock.now(), usegmt=True)
     sid = "SM" + secrets.token_hex(16)
     resource = {
         "sid": sid, "account_sid": account_sid, "to": to, "from": form.get("From"), "body": form.get("Body", ""),
@@ -85,11 +87,28 @@ def create_message(account_sid: str):
     return jsonify(resource), 201
 
 
+OUTBOX_LIMIT = 200  # newest outbound messages listed
+
+
+def outbox(session: Session) -> dict[str, list[dict]]:
+    """Every outbound message the service produced, newest first, with how it left and its delivery status."""
+    rows = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)
+                           .order_by(Message.id.desc()).limit(OUTBOX_LIMIT))
+    listed: dict[str, list[dict]] = {"messages": [], "emails": []}
+    for m in rows:
+        via = "smtp" if m.channel == Channel.EMAIL else (m.meta or {}).get("via", "rest")
+        listed["emails" if m.channel == Channel.EMAIL else "messages"].append({
+            "id": m.id, "case_id": m.case_id, "channel": m.channel, "via": via, "to": m.recipient,
+            "from": m.sender, "body": m.text, "status": m.delivery_status.value if m.delivery_status else None,
+            "carrier_id": m.channel_id, "attempts": m.attempts, "error": m.error,
+            "created_at": m.created_at.isoformat(), "bot": m.author_id is None})
+    return listed
+
+
 @bp.get("/")
 @role_required(UserRole.AGENT)
-def outbox():
-    connection = queues.connection()
-    return render_template("sandbox.html", messages=sent_messages(connection), emails=sent_emails(connection))
+def outbox_page():
+    return render_template("sandbox.html", **outbox(db.session()))
 
 
 EMAIL_KEY = "sandbox:email:messages"

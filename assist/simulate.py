@@ -1,6 +1,7 @@
 """Play the customer: post correctly signed Twilio webhooks to a running service."""
 
 import secrets
+import socket
 import xml.etree.ElementTree as ET
 
 import requests
@@ -9,6 +10,13 @@ from twilio.request_validator import RequestValidator
 from channels.sms import segment_count
 
 TIMEOUT = 15  # seconds: Twilio gives up on a webhook after 15 s too
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def sms_params(*, from_: str, to: str, body: str, account_sid: str, media: tuple[tuple[str, str], ...] = ()) -> dict:

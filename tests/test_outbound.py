@@ -227,15 +227,39 @@ def test_an_email_reply_without_a_relay_fails_visibly_without_retries(app, sessi
     assert "SMTP_RELAY is not configured" in message.error
 
 
-def test_the_sandbox_outbox_shows_what_would_have_been_sent(app, live_server, drain, session, client, login):
+def test_the_sandbox_outbox_lists_every_message_sent_with_how_and_its_status(app, live_server, drain, session,
+                                                                            client, login, runner):
+    import json
     import re
 
-    live_server.post_signed("/twilio/sms", sms("sitter never came"))
+    from assist.simulate import deliver_twiml_replies
+
+    params = sms("sitter never came")
+    answer = live_server.post_signed("/twilio/sms", params)
     case = session.scalars(select(Case)).one()
-    reply_to_case(app, case.id, "Calling the backup sitter now.")
+    reply_id = reply_to_case(app, case.id, "Calling the backup sitter now.")
     drain()
+    [bot_reply, agent_reply] = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)
+                                               .order_by(Message.id)).all()
+    listed = json.loads(runner.invoke(args=["sandbox", "outbox", "--json"]).output)
+    assert listed["emails"] == []
+    newest, oldest = listed["messages"]
+    assert (newest["id"], newest["via"], newest["status"]) == (reply_id, "rest", "delivered")
+    assert newest["body"] == "Calling the backup sitter now." and newest["carrier_id"].startswith("SM")
+    # The bot's first answer went out in the webhook's TwiML, not through the API: it is listed all the same.
+    assert (oldest["id"], oldest["via"], oldest["status"], oldest["bot"]) == (bot_reply.id, "twiml", "queued", True)
+    assert oldest["body"] == bot_reply.text and oldest["to"] == CUSTOMER
+
+    deliver_twiml_replies(answer.text, params, "test-auth-token-0123456789")  # Twilio delivers it
+    session.expire_all()  # the CLI runs in the test's app context, with its session
+    assert json.loads(runner.invoke(args=["sandbox", "outbox", "--json"]).output)["messages"][1]["status"] == \
+        "delivered"
+    text = runner.invoke(args=["sandbox", "outbox"]).output
+    assert f"#{agent_reply.id}" in text and "rest" in text and "twiml" in text
+
     login()
     page = client.get("/sandbox/twilio/").get_data(as_text=True)
     assert re.search(r"<title>Sandbox outbox · Incident team</title>", page)
-    assert "Calling the backup sitter now." in page and "No email sent yet." in page
-    assert page.count("<table") == 2
+    rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
+    assert rows == [str(agent_reply.id), str(bot_reply.id)] and "No email sent yet." in page
+    assert "Calling the backup sitter now." in page and bot_reply.text.replace("'", "&#39;") in page
