@@ -14,7 +14,9 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from assist import db
-from assist.models import User, UserRole
+from assist.errors import InvalidAddress
+from assist.models import Presence, User, UserRole
+from channels.addresses import normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ def hash_token(token: str) -> str:
 
 
 def create_user(session, *, email: str, name: str, role: UserRole, password: str, queues: list[str] = (),
-                capacity: int = 5, on_call: bool = False) -> User:
+                capacity: int = 5, on_call: bool = False, phone: str | None = None,
+                presence: Presence = Presence.OFFLINE) -> User:
     """Add a user with a hashed password; the caller commits.
 
     Raises:
@@ -70,9 +73,24 @@ def create_user(session, *, email: str, name: str, role: UserRole, password: str
     if unknown:
         raise ValueError(f"unknown queue(s): {', '.join(sorted(unknown))} (queues: {', '.join(QUEUES)})")
     user = User(email=email, name=name, role=role, password_hash=generate_password_hash(password),
-                queues=list(queues), capacity=capacity, on_call=on_call)
+                queues=list(queues), capacity=capacity, on_call=on_call, phone=agent_phone(phone),
+                presence=Presence(presence))
     session.add(user)
     return user
+
+
+def agent_phone(raw: str | None) -> str | None:
+    """An agent's phone in E.164, or None.
+
+    Raises:
+        ValueError: raw is not a phone number.
+    """
+    if not raw:
+        return None
+    try:
+        return normalize_phone(raw)
+    except InvalidAddress as exc:
+        raise ValueError(f"phone {raw!r}: {exc}") from None
 
 
 def issue_api_token(user: User) -> str:

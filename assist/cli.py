@@ -112,6 +112,12 @@ def playbooks_check(folder):
     except playbook_engine.PlaybookError as exc:
         click.echo(str(exc), err=True)
         raise click.ClickException(f"{folder}: invalid playbooks") from None
+    for playbook in loaded:
+        for language in playbook_engine.LANGUAGES:
+            missing = playbook.auto_reply.missing(language)
+            if missing:
+                click.echo(f"warning: {playbook.id}: no auto_reply.{language} for {', '.join(missing)}; "
+                           "English is used", err=True)
     results = playbook_engine.run_tests(loaded, classify)
     for result in results:
         if not result.passed:
@@ -191,20 +197,64 @@ def users():
 @click.option("--capacity", type=click.IntRange(0, 100), default=5, show_default=True,
               help="How many open cases they can hold.")
 @click.option("--on-call", is_flag=True, help="Takes critical cases outside business hours.")
+@click.option("--phone", help="The phone (E.164) that calls waiting in their queues ring.")
+@click.option("--presence", type=click.Choice(["available", "busy", "offline"]), default="offline", show_default=True,
+              help="Whether calls ring their phone now.")
 @click.password_option(help="Prompted for when not given.")
-def users_create(email, name, role, queue_names, capacity, on_call, password):
+def users_create(email, name, role, queue_names, capacity, on_call, phone, presence, password):
     """Add a user who can log in."""
     from assist import auth, db as database
-    from assist.models import UserRole
+    from assist.models import Presence, UserRole
 
     session = database.session()
     try:
         user = auth.create_user(session, email=email, name=name, role=UserRole(role), password=password,
-                                queues=list(queue_names), capacity=capacity, on_call=on_call)
+                                queues=list(queue_names), capacity=capacity, on_call=on_call, phone=phone,
+                                presence=Presence(presence))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"created user {user.id} {user.email} ({role})")
+
+
+@users.command("set")
+@click.argument("email")
+@click.option("--phone", help="The phone (E.164) calls ring; \"\" removes it.")
+@click.option("--presence", type=click.Choice(["available", "busy", "offline"]), help="Whether calls ring now.")
+@click.option("--queue", "queue_names", multiple=True, help="Replace their queues (repeatable).")
+@click.option("--on-call/--not-on-call", default=None, help="Takes critical calls when nobody else can.")
+def users_set(email, phone, presence, queue_names, on_call):
+    """Change a user's phone, presence, queues or on-call duty."""
+    from sqlalchemy import select
+
+    from assist import audit, auth, db as database
+    from assist.models import Presence, User
+    from assist.triage.labels import QUEUES
+
+    session = database.session()
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    try:
+        if phone is not None:
+            user.phone = auth.agent_phone(phone)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if queue_names:
+        unknown = set(queue_names) - set(QUEUES)
+        if unknown:
+            raise click.ClickException(f"unknown queue(s): {', '.join(sorted(unknown))} (queues: {', '.join(QUEUES)})")
+        user.queues = list(queue_names)
+    if on_call is not None:
+        user.on_call = on_call
+    if presence is not None:
+        if presence == "available" and not user.phone:
+            raise click.ClickException("give them a phone (--phone) before making them available")
+        user.presence, user.skip_calls_until = Presence(presence), None
+    audit.record(session, "user.changed", user_id=user.id, presence=user.presence.value, on_call=user.on_call)
+    session.commit()
+    click.echo(f"{user.email}: {user.presence.value}, phone {user.phone or '-'}, queues {', '.join(user.queues) or '-'}"
+               f"{', on call' if user.on_call else ''}")
 
 
 @users.command("token")
@@ -342,39 +392,70 @@ def simulate_sms(from_, to, media, text):
 
 
 @simulate.command("call")
-@click.option("--from", "from_", required=True, help="The caller's number, E.164.")
-@click.argument("speech")
-def simulate_call(from_, speech):
-    """Play a whole call saying SPEECH: the signed webhook sequence Twilio would send, with each TwiML answer."""
-    import secrets
-    import xml.etree.ElementTree as ET
+@click.option("--from", "from_", required=True, help="The caller's number, E.164 (or anonymous).")
+@click.option("--press", "digits", default=None, help="Press these keys at the greeting instead of speaking "
+                                                     "(0 a person, 2 Spanish).")
+@click.option("--nobody-answers", is_flag=True, help="No agent or on-call phone picks up.")
+@click.argument("speech", required=False, default="")
+def simulate_call(from_, digits, nobody_answers, speech):
+    """Play a whole call as Twilio would: the caller says SPEECH; every phone the service rings (the
+    agents', the on-call one) picks up and presses 1 unless --nobody-answers. Prints each webhook with
+    its TwiML, and the seconds of prompts the caller heard before a person's phone rang."""
+    import time
 
+    from sqlalchemy import select
+
+    from assist import db as database
+    from assist.models import User
+    from assist.phone_network import CallFailed, Network, Phone
     from assist.simulate import post_signed
     from assist.urls import public_base_url
+    from channels.voice import WORDS_PER_MINUTE
 
     config = current_app.config
-    base, token = public_base_url(), config["TWILIO_AUTH_TOKEN"]
-    call = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": config["TWILIO_ACCOUNT_SID"], "From": from_,
-            "To": config["TWILIO_FROM_NUMBER"], "CallStatus": "in-progress", "Direction": "inbound",
-            "ApiVersion": "2010-04-01", "Caller": from_, "Called": config["TWILIO_FROM_NUMBER"]}
+    base = public_base_url()
 
-    def step(path: str, **params) -> str:
+    def post(url, params, token):
         try:
-            response = post_signed(f"{base}{path}", {**call, **params}, token)
+            response = post_signed(url, params, token)
         except OSError as exc:
             raise click.ClickException(f"cannot reach {base} ({exc}); is the service running?") from None
-        click.echo(f"--> POST {path} {params or ''}\n<-- {response.status_code} {response.text}")
-        return response.text
+        shown = {k: v for k, v in params.items() if k not in ("AccountSid", "ApiVersion", "Caller", "Called")}
+        click.echo(f"--> POST {url.removeprefix(base)} {shown}\n<-- {response.status_code} {response.text}")
+        return response
 
-    step("/twilio/voice")
-    answer = step("/twilio/voice/gather?attempt=1", SpeechResult=speech, Confidence="0.92")
-    if ET.fromstring(answer).find("Record") is not None:
-        sid = "RE" + secrets.token_hex(16)
-        step("/twilio/voice/recording", RecordingSid=sid, RecordingUrl=f"https://api.twilio.com/recordings/{sid}",
-             RecordingDuration="12", RecordingStatus="completed")
-        step("/twilio/voice/transcription", TranscriptionSid="TR" + secrets.token_hex(16), RecordingSid=sid,
-             TranscriptionStatus="completed", TranscriptionText=speech)
-    step("/twilio/voice/status", CallStatus="completed", CallDuration="45")
+    network = Network(base, auth_token=config["TWILIO_AUTH_TOKEN"], account_sid=config["TWILIO_ACCOUNT_SID"],
+                      team_number=config["TWILIO_FROM_NUMBER"], post=post)
+    numbers = [u.phone for u in database.session().scalars(select(User).where(User.phone.is_not(None)))]
+    for number in numbers + [config["ON_CALL_NUMBER"]] * bool(config["ON_CALL_NUMBER"]):
+        network.add_phone(Phone(number, answers=not nobody_answers))
+    try:
+        caller = network.incoming(from_)
+        if digits:
+            caller.press(digits)
+        if speech and caller.state == "gathering":
+            caller.say(speech)
+        if caller.state == "gathering":  # the menu: leave a message
+            caller.press("1")
+        deadline = time.monotonic() + 15
+        while caller.state == "queued" and time.monotonic() < deadline:
+            network.ring()  # the phones the worker rang pick up (or not)
+            if caller.state == "queued":
+                caller.wait(10)
+                time.sleep(0.3)
+        if caller.state == "recording":
+            caller.leave_message(12, speech or "please call me back")
+        elif caller.state == "bridged":
+            network.hang_up_bridge(caller) if not caller.waiting else caller.hang_up()
+        elif caller.state != "ended":
+            caller.hang_up()
+    except CallFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    if caller.words_before_person is not None:
+        seconds = caller.words_before_person * 60 / WORDS_PER_MINUTE
+        click.echo(f"prompts before a person's phone rang: {caller.words_before_person} words, {seconds:.1f} s "
+                   f"at {WORDS_PER_MINUTE} words a minute")
+    click.echo(f"the caller heard: {' / '.join(text for text, _ in caller.heard)}")
 
 
 @simulate.command("email")
@@ -430,7 +511,7 @@ def sandbox():
 
 
 @sandbox.command("outbox")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {messages: [...], emails: [...]}.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {messages: [...], emails: [...], calls: [...]}.")
 def sandbox_outbox(as_json):
     """List every outbound message, newest first: how it left (twiml, rest, smtp), to whom, and its status."""
     from assist import db as database, sandbox as sandbox_outbox_data
@@ -439,11 +520,15 @@ def sandbox_outbox(as_json):
     if as_json:
         click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
+    calls = listed.pop("calls")
     for kind, rows in listed.items():
         click.echo(f"{kind}: {len(rows)}")
         for m in rows:
             click.echo(f"  #{m['id']:<5} case {m['case_id'] or '-':<5} {m['channel']:<5} {m['via']:<5} "
                        f"{m['to']:<28} {m['status'] or '-':<11} {m['body'][:60]!r}")
+    click.echo(f"calls: {len(calls)}")
+    for c in calls:
+        click.echo(f"  {c['sid']} to {c['to']:<16} {c['status']:<11} {c['url'] or c['twiml']}")
 
 
 APP_COMMANDS = (db, users, members, cases, worker, simulate, demo, smtp, sandbox)

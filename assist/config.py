@@ -47,6 +47,10 @@ ENVIRONMENT = {
     "SMTP_TLS_KEY": ("unset", "PEM private key of SMTP_TLS_CERT"),
     "SMTP_AUTH_USER": ("unset", "with SMTP_AUTH_PASSWORD: senders must log in (AUTH LOGIN/PLAIN)"),
     "SMTP_AUTH_PASSWORD": ("unset", "the SMTP login's password"),
+    "EMERGENCY_MAX_WAIT": ("60", "seconds a critical caller waits for an agent before the on-call phone, then voicemail"),
+    "SUPPORT_MAX_WAIT": ("180", "seconds a caller who pressed 0 waits for an agent before voicemail"),
+    "CALL_RING_SECONDS": ("20", "how long an agent's or the on-call phone rings before the next step"),
+    "AGENT_SKIP_SECONDS": ("300", "an agent who lets a call offer ring out is not offered calls for this long"),
     "BUSINESS_HOURS": ("08:00-20:00", "the team's staffed hours; outside them critical cases go to the on-call person"),
     "BUSINESS_TIMEZONE": ("UTC", "the time zone of BUSINESS_HOURS (an IANA name such as America/Chicago)"),
 }
@@ -113,7 +117,11 @@ def load(instance_path: str, environ=os.environ) -> dict:
         "SMTP_AUTH_USER": environ.get("SMTP_AUTH_USER", ""),
         "SMTP_AUTH_PASSWORD": environ.get("SMTP_AUTH_PASSWORD", ""),
         "BUSINESS_TIMEZONE": environ.get("BUSINESS_TIMEZONE", "UTC"),
-        "PLAYBOOKS_DIR": environ.get("PLAYBOOKS_DIR", ""),  # empty: the playbooks shipped with the package
+        "PLAYBOOKS_DIR": environ.get("PLAYBOOKS_DIR", ""),
+        "EMERGENCY_MAX_WAIT": int(environ.get("EMERGENCY_MAX_WAIT", 60)),
+        "SUPPORT_MAX_WAIT": int(environ.get("SUPPORT_MAX_WAIT", 180)),
+        "CALL_RING_SECONDS": int(environ.get("CALL_RING_SECONDS", 20)),
+        "AGENT_SKIP_SECONDS": int(environ.get("AGENT_SKIP_SECONDS", 300)),  # empty: the playbooks shipped with the package
         "SESSION_COOKIE_SECURE": https,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -16,8 +16,10 @@ from werkzeug.serving import make_server
 
 from assist import auth, clock, members
 from assist.errors import PortBusy
-from assist.models import User, UserRole
+from assist.models import Presence, User, UserRole
 
+# The demo agent's and lead's phones: `assist simulate call` plays them picking up and pressing 1.
+DEMO_PHONES = {"agent@demo.test": "+15550100901", "lead@demo.test": "+15550100902"}
 # Local demo logins, printed by `assist demo`; they exist only in a demo database.
 ALL_QUEUES = ["emergency", "safety", "claims", "support"]
 DEMO_USERS = (
@@ -63,9 +65,10 @@ def seed(session: Session) -> bool:
     if session.scalars(select(User).limit(1)).first() is not None:
         return False
     for email, name, role, password in DEMO_USERS:
+        takes_calls = role in (UserRole.AGENT, UserRole.LEAD)
         auth.create_user(session, email=email, name=name, role=role, password=password,
-                         queues=ALL_QUEUES if role in (UserRole.AGENT, UserRole.LEAD) else [],
-                         on_call=role == UserRole.LEAD)
+                         queues=ALL_QUEUES if takes_calls else [], on_call=role == UserRole.LEAD,
+                         phone=DEMO_PHONES.get(email), presence=Presence.AVAILABLE if takes_calls else Presence.OFFLINE)
     members.import_csv(session, io.StringIO(MEMBERS_CSV))
     members.import_csv(session, io.StringIO(bookings_csv(clock.now())))
     session.commit()

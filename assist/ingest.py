@@ -37,23 +37,25 @@ def _help(session: Session, contact: Contact, now: datetime) -> None:
 
 
 KEYWORD_ACTIONS = {Keyword.OPT_OUT: _opt_out, Keyword.OPT_IN: _opt_in, Keyword.HELP: _help}
-# Opting out or in is carrier bookkeeping: it joins an open case but never opens one.
-OPENS_NO_CASE = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN})
+# Carrier keywords (STOP, START, HELP) are bookkeeping: they join an open case but never open one,
+# and they are never routed (a HELP gets the program's help text, not the emergency queue).
+OPENS_NO_CASE = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
 
 
-def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
+def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None = None) -> IngestResult:
     """Store inbound once, resolve its contact and case, triage and route it, and say what to answer.
 
     The message is committed before anything else happens to it. A redelivery (same channel id or
     idempotency token) stores nothing and gets the first answer; if triage failed the first time,
-    the redelivery finishes it.
+    the redelivery finishes it. `contact` files a message whose sender has no address (a caller
+    who withheld their number) under a contact the caller already resolved.
     """
     try:
-        message, duplicate = _store(session, inbound)
+        message, duplicate = _store(session, inbound, contact)
     except IntegrityError:
         # The same delivery, or the same new contact, was stored concurrently: read it back.
         session.rollback()
-        message, duplicate = _store(session, inbound)
+        message, duplicate = _store(session, inbound, contact)
     # Locking the message first (then its case) keeps concurrent redeliveries from deadlocking.
     message = session.scalars(select(Message).where(Message.id == message.id).with_for_update()
                               .execution_options(populate_existing=True)).one()
@@ -67,19 +69,20 @@ def ingest(session: Session, inbound: InboundMessage) -> IngestResult:
     return _result(session, message, duplicate=duplicate)
 
 
-def _store(session: Session, inbound: InboundMessage) -> tuple[Message, bool]:
+def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -> tuple[Message, bool]:
     stored = _find_stored(session, inbound)
     if stored is not None:
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
         return stored, True
 
-    address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
-    contact = contacts.find_or_create(session, **address)
+    if contact is None:
+        address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
+        contact = contacts.find_or_create(session, **address)
     now = clock.now()
     if inbound.keyword:
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
 
-    case = _thread_case(session, inbound, contact) or _open_case(session, contact)
+    case = _thread_case(session, inbound, contact) or open_case(session, contact)
     if case is not None and not case.is_open:
         case.status = CaseStatus.OPEN  # the customer answered on a closed case's thread
         audit.record(session, "case.reopened", case=case)
@@ -119,20 +122,28 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
     message.language = result.language
     case = message.case
     reply, playbook_id = None, None
-    if case is not None:
+    if case is not None and message.keyword is None:
         urgencies = [m.triage["urgency"] for m in case.messages
-                     if m.direction == Direction.INBOUND and m.triage is not None]
+                     if m.direction == Direction.INBOUND and m.triage is not None and m.keyword is None]
         case.urgency = min(urgencies, key=PRIORITY.__getitem__)
         decision = routing.route(session, case, message, result)
-        if message.keyword is None and not routing.auto_replied(case, decision.playbook.id):
+        # Spoken advice is said on every call; a written reply goes once per case and playbook.
+        if message.channel == Channel.VOICE or not routing.auto_replied(case, decision.playbook.id):
             reply, playbook_id = decision.auto_reply, decision.playbook.id
     if message.keyword == Keyword.HELP:
         reply, playbook_id = HELP_TEXT, None  # carriers require HELP to be answered with the program's help
-    if message.contact.opted_out or automated:
-        reply = None  # nothing is sent to an opted-out contact; automated mail is never answered
+    if automated or (message.contact.opted_out and message.channel != Channel.VOICE):
+        # Nothing is sent to an opted-out contact and automated mail is never answered; a caller
+        # still hears the spoken safety advice (an SMS opt-out is not a voice one).
+        reply = None
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
-    sent = _store_reply(session, message, reply, playbook_id) if reply else None
+    sent = None
+    if reply and message.channel == Channel.VOICE:
+        # Spoken in the call's TwiML, not sent: kept on the caller's message so a redelivery says it again.
+        message.meta = {**(message.meta or {}), "said": reply, "playbook_id": playbook_id}
+    elif reply:
+        sent = _store_reply(session, message, reply, playbook_id)
     session.commit()
     if sent is not None and sent.delivery_status == DeliveryStatus.PENDING:
         outbound.enqueue_send(sent)  # email is answered by a send job, SMS and voice in the webhook's answer
@@ -154,7 +165,8 @@ def _thread_case(session: Session, inbound: InboundMessage, contact: Contact) ->
     return None
 
 
-def _open_case(session: Session, contact: Contact) -> Case | None:
+def open_case(session: Session, contact: Contact) -> Case | None:
+    """The contact's newest open case, if any."""
     return session.scalars(
         select(Case).where(Case.contact_id == contact.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.id.desc())
@@ -185,6 +197,9 @@ def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
 
 
 def _result(session: Session, message: Message, *, duplicate: bool) -> IngestResult:
+    if message.channel == Channel.VOICE:
+        said = (message.meta or {}).get("said")
+        return IngestResult(message_id=message.id, case_id=message.case_id, duplicate=duplicate, reply=said)
     reply = session.scalars(
         select(Message).where(Message.in_reply_to_id == message.id, Message.author_id.is_(None))
         .order_by(Message.id)

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from assist import audit, clock, db, mail, routing
 from assist.errors import NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
+from assist import outbound
 from assist.outbound import twilio_client
 from assist.urls import external_url
 from channels import sms
@@ -52,6 +53,8 @@ def send_message(message_id: int) -> str | None:
     except TwilioRestException as exc:
         # 4xx (but 429) means the request itself is wrong: trying again cannot help.
         permanent = 400 <= exc.status < 500 and exc.status != 429
+        if exc.code == outbound.OPTED_OUT_ERROR:
+            outbound.record_opt_out(session, message.contact, source=f"Twilio error {exc.code}")
         _record_failure(session, message, f"Twilio {exc.status} {exc.code or ''}: {exc.msg}",
                         reason=f"Twilio {exc.status} {exc.code or ''}", final=permanent or not _retries_left())
         if permanent:
@@ -150,6 +153,31 @@ def sweep_overdue_cases() -> int:
     if escalated:
         log.warning("sweep escalated %s overdue case(s): %s", len(escalated), escalated)
     return len(escalated)
+
+
+def place_call_legs(leg_ids: list[int]) -> None:
+    """Ring the phones of call legs (agents' offers, the on-call phone, callbacks) through Twilio's Calls API."""
+    from assist import calls
+
+    calls.place_legs(db.session(), leg_ids, twilio_client(), voice_urls, call_settings())
+
+
+def cancel_call_legs(call_id: int, keep: int | None) -> None:
+    """Hang up the offers of a call someone took (keep is theirs) or that left its queue."""
+    from assist import calls
+
+    calls.cancel_legs(db.session(), call_id, keep, twilio_client())
+
+
+def voice_urls(step: str, **params) -> str:
+    """Absolute URLs of the voice webhooks, for Twilio to call."""
+    return external_url(f"voice.{step}", **params)
+
+
+def call_settings():
+    from assist import calls
+
+    return calls.Settings.from_config(current_app.config, clock.now())
 
 
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:

@@ -107,6 +107,14 @@ class UserRole(StrEnum):
     ADMIN = "admin"
 
 
+class Presence(StrEnum):
+    """Whether an agent takes calls now."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"  # on a call, or away for a moment
+    OFFLINE = "offline"
+
+
 ROLE_RANK = {UserRole.AGENT: 0, UserRole.LEAD: 1, UserRole.SUPERVISOR: 2, UserRole.ADMIN: 3}
 
 
@@ -202,6 +210,9 @@ class User(Base):
     queues: Mapped[list] = mapped_column(JSON, default=list)  # the queues whose cases they take
     capacity: Mapped[int] = mapped_column(Integer, default=5)  # open cases they can hold at once
     on_call: Mapped[bool] = mapped_column(Boolean, default=False)  # takes critical cases after hours
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164: calls waiting in their queues ring it
+    presence: Mapped[Presence] = mapped_column(_enum(Presence, "presence"), default=Presence.OFFLINE)
+    skip_calls_until: Mapped[datetime | None]  # left a call offer unanswered: not offered calls until then
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def has_role(self, role: UserRole) -> bool:
@@ -364,3 +375,92 @@ class RawEmail(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # once ingested
     error: Mapped[str | None] = mapped_column(String(500))  # why ingesting it failed, if it did
+
+
+class CallState(StrEnum):
+    IVR = "ivr"  # greeting, the caller's words, the menu
+    WAITING = "waiting"  # in a queue, offered to agents
+    CONNECTING = "connecting"  # an agent took it and is being bridged
+    DIALING = "dialing"  # dialled to the on-call phone
+    VOICEMAIL = "voicemail"
+    ENDED = "ended"
+
+
+class Call(Base):
+    """One inbound phone call: where it is in the IVR and the queues, and how it ended."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller: Mapped[str] = mapped_column(String(64))  # From as Twilio sent it ("+1555…", "anonymous", …)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    state: Mapped[CallState] = mapped_column(_enum(CallState, "call_state"), default=CallState.IVR)
+    queue: Mapped[str | None] = mapped_column(String(40))  # emergency or support, once it asked for a person
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    emotion: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32))
+    waiting_since: Mapped[datetime | None]
+    wait_prompts: Mapped[int] = mapped_column(Integer, default=0)  # hold messages played so far
+    on_call_tried: Mapped[bool] = mapped_column(Boolean, default=False)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    answered_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))  # answered, voicemail, abandoned, …
+    duration: Mapped[int | None] = mapped_column(Integer)  # seconds, from Twilio's status callback
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    case: Mapped[Case | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    answered_by: Mapped[User | None] = relationship()
+    legs: Mapped[list["CallLeg"]] = relationship(back_populates="call", order_by="CallLeg.id")
+
+    @property
+    def critical(self) -> bool:
+        return self.urgency == "critical"
+
+
+class LegStatus(StrEnum):
+    PLACING = "placing"  # stored; the call to the phone is being placed
+    RINGING = "ringing"  # Twilio accepted the call; the phone rings
+    ANSWERED = "answered"  # picked up, hearing the screening prompt
+    ACCEPTED = "accepted"  # pressed 1: takes the call
+    DECLINED = "declined"  # picked up and did not press 1 (or voicemail answered)
+    MISSED = "missed"  # no answer, busy, failed
+    CANCELED = "canceled"  # someone else took the call, or the caller left
+    ENDED = "ended"
+
+
+class CallLeg(Base):
+    """A call the service places to a person's phone for an inbound call (an offer, the on-call dial)
+    or for a case (a callback)."""
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # offer, on_call, callback
+    number: Mapped[str] = mapped_column(String(20))
+    leg_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[LegStatus] = mapped_column(_enum(LegStatus, "leg_status"), default=LegStatus.PLACING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    call: Mapped[Call | None] = relationship(back_populates="legs")
+    user: Mapped[User | None] = relationship()
+
+
+class CallCallback(Base):
+    """A Twilio callback already applied: a retry of the same one changes nothing.
+
+    Written in the transaction of the callback's own changes, so a failed one is applied again."""
+
+    __tablename__ = "call_callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # CallSid, event and step
+    at: Mapped[datetime] = mapped_column(default=utcnow)

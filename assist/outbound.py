@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from twilio.rest import Client
 
 from assist import audit, clock, queues
+from assist.errors import NotSendable
 from assist.models import Case, DeliveryStatus, Direction, Message, User
 from assist.urls import public_base_url
 from channels.message import Channel
@@ -15,17 +16,36 @@ from channels.sms import StatusReport, segment_count
 
 log = logging.getLogger(__name__)
 
+OPTED_OUT_ERROR = 21610  # Twilio: the recipient replied STOP to this number
 
-def create_reply(session: Session, case: Case, text: str, *, author: User | None = None) -> Message:
-    """Store a reply to case on the channel the customer last used; the caller commits, then calls enqueue_send."""
+
+def reply_channel(case: Case) -> str:
+    """The channel a written reply to case goes out on: the customer's last one; a caller gets an SMS."""
     last_inbound = case.latest_inbound
     channel = last_inbound.channel if last_inbound else Channel.SMS
+    return Channel.SMS if channel == Channel.VOICE else channel
+
+
+def create_reply(session: Session, case: Case, text: str, *, author: User | None = None,
+                 channel: str | None = None) -> Message:
+    """Store a reply to case on the channel the customer last used (an SMS for a caller); the caller
+    commits, then calls enqueue_send.
+
+    Raises:
+        NotSendable: the contact has no address on that channel (a caller who withheld their number).
+    """
+    last_inbound = case.latest_inbound
+    channel = channel or reply_channel(case)
     contact = case.contact
+    recipient = contact.email if channel == Channel.EMAIL else contact.phone
+    if not recipient:
+        raise NotSendable(f"this contact has no {'email address' if channel == Channel.EMAIL else 'phone number'}")
+    same_channel = last_inbound is not None and last_inbound.channel == channel
     message = Message(
         case=case, contact=contact, direction=Direction.OUTBOUND, channel=channel, author=author,
-        sender=last_inbound.recipient if last_inbound else current_app.config["TWILIO_FROM_NUMBER"],
-        recipient=contact.address, text=text, original=text,
-        in_reply_to_id=last_inbound.id if last_inbound else None,
+        sender=last_inbound.recipient if same_channel else current_app.config["TWILIO_FROM_NUMBER"],
+        recipient=recipient, text=text, original=text,
+        in_reply_to_id=last_inbound.id if same_channel else None,
         segments=segment_count(text) if channel == Channel.SMS else None,
         delivery_status=DeliveryStatus.SUPPRESSED if contact.opted_out else DeliveryStatus.PENDING,
     )
@@ -56,6 +76,13 @@ def twilio_client() -> Client:
     return client
 
 
+def record_opt_out(session: Session, contact, *, source: str) -> None:
+    """The carrier says the contact opted out (they texted STOP, maybe to Twilio directly)."""
+    if not contact.opted_out:
+        contact.opted_out, contact.opted_out_at = True, clock.now()
+        audit.record(session, "contact.opted_out", contact_id=contact.id, source=source)
+
+
 # Later statuses never go back to earlier ones: callbacks may arrive out of order.
 STATUS_RANK = {
     DeliveryStatus.PENDING: 0, DeliveryStatus.RETRYING: 0, DeliveryStatus.QUEUED: 1, DeliveryStatus.SENT: 2,
@@ -81,6 +108,8 @@ def record_delivery_status(session: Session, report: StatusReport) -> Message | 
             message.delivered_at = clock.now()
         if report.error_code:
             message.error = f"carrier error {report.error_code}"
+        if report.error_code == str(OPTED_OUT_ERROR):
+            record_opt_out(session, message.contact, source=f"Twilio error {report.error_code}")
         audit.record(session, "message.status", case=message.case, message=message, status=status.value,
                      error_code=report.error_code)
     session.commit()

@@ -34,6 +34,19 @@ NEUTRAL = {
     "sla_minutes": "a few",
     "team_name": "the incident team",
 }
+# The same neutral words in Spanish, for a Spanish reply.
+NEUTRAL_ES = {
+    "first_name": "cliente",
+    "pet_name": "su mascota",
+    "sitter_name": "su cuidador",
+    "owner_name": "el dueño",
+    "booking_service": "su reserva",
+    "case_id": "su caso",
+    "queue": "nuestro equipo",
+    "sla_minutes": "unos",
+    "team_name": "el equipo de incidentes",
+}
+NEUTRAL_WORDS = {"en": NEUTRAL, "es": NEUTRAL_ES}
 # Long but plausible values: an SMS reply must fit its segments with them too.
 SAMPLE = {**NEUTRAL, "first_name": "Alexandria", "pet_name": "Mr Biscuit", "sitter_name": "Jordan Livingstone",
           "owner_name": "Priyanka Raman", "case_id": "123456", "sla_minutes": "240"}
@@ -81,10 +94,36 @@ class Route(Strict):
     first_response_minutes: int = Field(gt=0, le=10080)
 
 
+class Translation(Strict):
+    """An auto reply in another language; a channel left out falls back to English."""
+
+    sms: str | None = None
+    voice: str | None = None
+    email: str | None = None
+
+
 class AutoReply(Strict):
     sms: str
     voice: str
     email: str
+    es: Translation | None = None  # Spanish (triage detects the language of each message)
+
+    def text(self, channel: str, language: str = "en") -> str:
+        translated = getattr(self, language, None) if language != "en" else None
+        return (getattr(translated, channel, None) if translated else None) or getattr(self, channel)
+
+    def languages(self, channel: str) -> set[str]:
+        """The languages with a text for channel."""
+        return {"en"} | {lang for lang in LANGUAGES if getattr(getattr(self, lang), channel, None) is not None}
+
+    def missing(self, language: str) -> list[str]:
+        """The channels without a text in language (they fall back to English)."""
+        translated = getattr(self, language, None)
+        return [ch for ch in CHANNELS if translated is None or getattr(translated, ch) is None]
+
+
+LANGUAGES = ("es",)  # besides English
+CHANNELS = ("sms", "voice", "email")
 
 
 class Suggestions(Strict):
@@ -136,19 +175,19 @@ def _has_phrase(text: str, phrase: str) -> bool:
 # -- templates ----------------------------------------------------------------------------------
 
 class _Neutral(dict):
-    """A template context where a missing or empty value is its neutral word."""
+    """A template context where a missing or empty value is its neutral word (in the reply's language)."""
 
-    def __init__(self, values: dict):
-        super().__init__(NEUTRAL)
+    def __init__(self, values: dict, language: str = "en"):
+        super().__init__(NEUTRAL_WORDS.get(language, NEUTRAL))
         self.update({k: v for k, v in values.items() if k in NEUTRAL and v not in (None, "")})
 
 
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
 
-def render(template: str, context: dict) -> str:
+def render(template: str, context: dict, language: str = "en") -> str:
     """Render a validated template in the sandbox; unknown or empty values become neutral words."""
-    return _env.from_string(template).render(_Neutral(context)).strip()
+    return _env.from_string(template).render(_Neutral(context, language)).strip()
 
 
 def check_template(template: str) -> str | None:
@@ -238,7 +277,10 @@ def _validate(text: str, source: str) -> Playbook:
                     for e in exc.errors()]
         raise PlaybookError("\n".join(problems)) from None
     problems = []
-    templates = [(("auto_reply", ch), getattr(playbook.auto_reply, ch)) for ch in ("sms", "voice", "email")]
+    templates = [(("auto_reply", ch), getattr(playbook.auto_reply, ch)) for ch in CHANNELS]
+    templates += [(("auto_reply", lang, ch), getattr(getattr(playbook.auto_reply, lang), ch))
+                  for lang in LANGUAGES if getattr(playbook.auto_reply, lang) is not None
+                  for ch in CHANNELS if getattr(getattr(playbook.auto_reply, lang), ch) is not None]
     templates += [(("suggestions", emotion, i), text)
                   for emotion in type(playbook.suggestions).model_fields
                   for i, text in enumerate(getattr(playbook.suggestions, emotion))]
@@ -247,10 +289,13 @@ def _validate(text: str, source: str) -> Playbook:
         if reason:
             problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(map(str, loc))}: {reason}")
     if not problems:
-        segments = segment_count(render(playbook.auto_reply.sms, SAMPLE))
-        if segments > SMS_MAX_SEGMENTS:
-            problems.append(f"{source}:{_line_of(lines, ('auto_reply', 'sms'))}: auto_reply.sms: {segments} SMS "
-                            f"segments with long names; at most {SMS_MAX_SEGMENTS}")
+        for language, loc in [("en", ("auto_reply", "sms"))] + [(lang, ("auto_reply", lang, "sms")) for lang in LANGUAGES]:
+            if language != "en" and "sms" in playbook.auto_reply.missing(language):
+                continue
+            segments = segment_count(render(playbook.auto_reply.text("sms", language), SAMPLE))
+            if segments > SMS_MAX_SEGMENTS:
+                problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(loc)}: {segments} SMS "
+                                f"segments with long names; at most {SMS_MAX_SEGMENTS}")
     if problems:
         raise PlaybookError("\n".join(problems))
     return playbook
@@ -300,8 +345,9 @@ def ordered(playbooks: list[Playbook]) -> list[Playbook]:
 
 
 def decide(playbooks: list[Playbook], *, urgency: str, emotion: str, category: str, channel: str, text: str,
-           role: str | None = None, context: dict | None = None) -> Decision:
-    """Match the first playbook in order and render its reply and suggestions.
+           role: str | None = None, context: dict | None = None, language: str = "en") -> Decision:
+    """Match the first playbook in order and render its reply (in the message's language when the
+    playbook has it) and suggestions.
 
     Raises:
         PlaybookError: no playbook matches (the published set lacks a fallback).
@@ -317,7 +363,8 @@ def decide(playbooks: list[Playbook], *, urgency: str, emotion: str, category: s
     emotion_suggestions = getattr(playbook.suggestions, emotion, []) or playbook.suggestions.default
     return Decision(
         playbook=playbook,
-        auto_reply=render(getattr(playbook.auto_reply, channel), values),
+        auto_reply=render(playbook.auto_reply.text(channel, language), values,
+                          language if language in playbook.auto_reply.languages(channel) else "en"),
         suggestions=[render(s, values) for s in emotion_suggestions],
         checklist=list(playbook.checklist),
         queue=route.queue, priority=route.priority, escalate=route.escalate,

@@ -22,7 +22,7 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
     role = contact.member.role.value if contact.member else None
     decision = playbooks.decide(list(playbook_versions.published(session)), urgency=triage.urgency, emotion=triage.emotion,
                                 category=triage.category, channel=message.channel, text=message.text,
-                                role=role, context=context_of(session, case))
+                                role=role, context=context_of(session, case), language=triage.language)
     if case.playbook_id is None or decision.priority < case.priority:
         requeued = case.queue != decision.queue or case.playbook_id is None
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id

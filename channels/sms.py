@@ -31,6 +31,7 @@ STATUSES: dict[str, str] = {
     "queued": "queued",
     "sending": "queued",
     "sent": "sent",
+    "partially_delivered": "sent",  # some segments arrived, not all: accepted, never confirmed delivered
     "delivered": "delivered",
     "read": "delivered",
     "undelivered": "undelivered",

@@ -200,6 +200,7 @@ def twilio(app, client):
 
 class LiveServer:
     def __init__(self, app):
+        app.config["PROPAGATE_EXCEPTIONS"] = False  # a view's error is logged with its traceback, then 500
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         app.config["PUBLIC_BASE_URL"] = self.url
@@ -243,9 +244,9 @@ def drain(app):
 
 @pytest.fixture
 def make_user(session):
-    def make(role: UserRole = UserRole.AGENT, email: str | None = None):
+    def make(role: UserRole = UserRole.AGENT, email: str | None = None, **details):
         user = create_user(session, email=email or f"{role.value}@team.test", name=f"{role.value} user",
-                           role=role, password=PASSWORD)
+                           role=role, password=PASSWORD, **details)
         session.commit()
         return user
 

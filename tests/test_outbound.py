@@ -263,3 +263,16 @@ def test_the_sandbox_outbox_lists_every_message_sent_with_how_and_its_status(app
     rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
     assert rows == [str(agent_reply.id), str(bot_reply.id)] and "No email sent yet." in page
     assert "Calling the backup sitter now." in page and bot_reply.text.replace("'", "&#39;") in page
+
+
+def test_twilio_error_21610_on_a_send_marks_the_contact_opted_out(app, live_server, drain, session):
+    live_server.post_signed("/twilio/sms", sms("sitter never came"))
+    case = session.scalars(select(Case)).one()
+    with app.app_context():
+        sandbox.carrier_opt_out(queues.connection(), CUSTOMER)
+    message_id = reply_to_case(app, case.id, "Calling the backup sitter now.")
+    drain()
+    session.expire_all()
+    message = session.get(Message, message_id)
+    assert message.delivery_status == DeliveryStatus.FAILED and "21610" in message.error
+    assert session.get(Contact, case.contact_id).opted_out

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from assist import playbooks
 from assist.cli import main
-from assist.playbooks import PlaybookError, decide, parse, render
+from assist.playbooks import PlaybookError, decide, load_dir, parse, render
+from channels.sms import segment_count
 
 VALID = """\
 id: lost-pet-now
@@ -203,3 +204,38 @@ def test_every_default_playbook_passes_its_tests():
     assert categories == set(CATEGORY)
     assert any(not p.when.specificity() for p in loaded)
     assert all(p.tests for p in loaded if p.when.specificity())
+
+
+def test_a_spanish_message_gets_the_playbooks_spanish_reply_and_english_where_there_is_none():
+    loaded = load_dir()
+    emergency = decide(loaded, urgency="critical", emotion="fear", category="pet_health", channel="sms",
+                       text="mi perro se comió chocolate", language="es", context={"case_id": 42})
+    assert emergency.playbook.id == "toxin-ingestion"  # its keywords include "chocolate"
+    assert emergency.auto_reply.startswith("Hola cliente.") and "Caso 42" in emergency.auto_reply
+    assert segment_count(emergency.auto_reply) <= 2
+    email = decide(loaded, urgency="critical", emotion="fear", category="lost_pet", channel="email", text="x",
+                   language="es")
+    assert email.auto_reply.startswith("Hola, cliente:")
+    thanks = decide(loaded, urgency="low", emotion="joy", category="general", channel="sms", text="gracias",
+                    language="es")
+    assert thanks.auto_reply == decide(loaded, urgency="low", emotion="joy", category="general", channel="sms",
+                                       text="gracias").auto_reply  # no Spanish text: English, with English words
+
+
+def test_every_emergency_playbook_has_spanish_on_every_channel():
+    emergencies = [p for p in load_dir() if p.route.queue == "emergency"]
+    assert len(emergencies) >= 8
+    assert {p.id: p.auto_reply.missing("es") for p in emergencies} == {p.id: [] for p in emergencies}
+
+
+def test_playbooks_check_warns_about_missing_spanish(tmp_path):
+    import shutil
+
+    from assist.playbooks import default_dir
+
+    for path in default_dir().glob("*.yaml"):
+        shutil.copy(path, tmp_path)
+    result = CliRunner().invoke(main, ["playbooks", "check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: thank-you: no auto_reply.es for sms, voice, email; English is used" in result.output
+    assert "warning: pet-health-emergency" not in result.output

@@ -181,6 +181,24 @@ def test_a_status_callback_needs_a_signature(twilio, session):
     assert twilio.post("/twilio/sms/status", form, signature="forged").status_code == 403
 
 
+def test_partially_delivered_is_a_known_status(twilio, session):
+    form = {**load_fixture("sms/status_sent.json"), "MessageStatus": "partially_delivered"}
+    assert twilio.post("/twilio/sms/status", form).status_code == 204
+
+
+def test_error_21610_marks_the_contact_opted_out(twilio, session):
+    from assist import outbound
+
+    twilio.post("/twilio/sms", load_fixture("sms/inbound_plain.json"))
+    case = session.scalars(select(Case)).one()
+    reply = outbound.create_reply(session, case, "We are on it.")
+    session.commit()
+    form = {**load_fixture("sms/status_failed.json"), "ErrorCode": "21610"}
+    assert twilio.post(f"/twilio/sms/status?message={reply.id}", form).status_code == 204
+    session.expire_all()
+    assert session.get(Contact, case.contact_id).opted_out  # they had texted STOP to Twilio
+
+
 def test_status_callback_with_an_undeclared_status_gets_400(twilio):
     form = {**load_fixture("sms/status_sent.json"), "MessageStatus": "teleported"}
     response = twilio.post("/twilio/sms/status", form)
@@ -190,11 +208,16 @@ def test_status_callback_with_an_undeclared_status_gets_400(twilio):
 
 # -- keywords through the webhook ------------------------------------------------------------------
 
-def test_help_is_answered_with_help_text_and_opens_a_case(twilio, session):
+def test_help_is_answered_with_help_text_and_pages_nobody(twilio, session, make_user):
+    from assist.models import Event, UserRole
+
+    make_user(UserRole.LEAD)
     response = twilio.post("/twilio/sms", load_fixture("sms/keyword_help.json"))
     [reply] = twiml_messages(response.data)
     assert "STOP" in reply.text and "911" in reply.text
-    assert count(session, Case) == 1
+    assert count(session, Case) == 0  # carrier bookkeeping, not an incident: no case, no queue
+    kinds = {e.kind for e in session.scalars(select(Event))}
+    assert "case.lead_alerted" not in kinds and "case.routed" not in kinds
 
 
 def test_stop_opts_out_and_is_not_answered(twilio, session):

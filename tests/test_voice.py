@@ -14,9 +14,9 @@ CALLER = "+15035550800"
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC0123456789abcdef0123456789abcdef", "From": CALLER,
         "To": "+15005550006", "CallStatus": "in-progress", "ApiVersion": "2010-04-01", "Direction": "inbound",
         "Caller": CALLER, "Called": "+15005550006", "CallerCountry": "US", "CalledCountry": "US"}
-VERBS = {"Say", "Gather", "Redirect", "Dial", "Enqueue", "Record", "Hangup", "Pause"}
-NESTED = {"Gather": {"Say", "Pause"}, "Dial": {"Number"}, "Say": set(), "Record": set(), "Enqueue": set(),
-          "Redirect": set(), "Hangup": set(), "Pause": set(), "Number": set()}
+VERBS = {"Say", "Gather", "Redirect", "Dial", "Enqueue", "Record", "Hangup", "Pause", "Leave"}
+NESTED = {"Gather": {"Say", "Pause"}, "Dial": {"Number", "Queue"}, "Say": set(), "Record": set(), "Enqueue": set(),
+          "Redirect": set(), "Hangup": set(), "Pause": set(), "Number": set(), "Queue": set(), "Leave": set()}
 URL_ATTRIBUTES = {"action", "url", "waitUrl", "recordingStatusCallback", "transcribeCallback"}
 
 
@@ -58,25 +58,35 @@ def test_the_greeting_gathers_speech_and_digits(call):
     assert tags(root) == ["Gather", "Redirect"]
 
 
-def test_a_critical_caller_hears_a_safety_line_and_waits_for_a_person(call, session):
+def test_a_critical_caller_hears_one_short_line_and_waits_in_a_queue_of_their_own(call, session):
     call("/twilio/voice")
     root = call("/twilio/voice/gather?attempt=1", SpeechResult="my dog just got hit by a car and he is bleeding",
                 Confidence="0.91")
-    assert tags(root) == ["Say", "Enqueue"] and root.find("Enqueue").text == "emergency"
+    assert tags(root) == ["Say", "Enqueue"]
+    assert len(root.find("Say").text.split()) <= 15  # the safety advice plays while they wait
+    enqueue = root.find("Enqueue")
+    assert enqueue.text == f"emergency-{CALL['CallSid']}" and "/twilio/voice/wait" in enqueue.get("waitUrl")
+    assert "/twilio/voice/queued" in enqueue.get("action")
     message = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()
     assert message.channel == "voice" and message.channel_id == f"{CALL['CallSid']}:gather1"
     assert message.triage["urgency"] == "critical" and message.meta["speech_confidence"] == 0.91
+    assert "emergency vet" in message.meta["said"]  # the playbook's spoken advice, kept for the wait
     assert session.scalars(select(Case)).one().queue == "emergency"
+    wait = call(enqueue.get("waitUrl").removeprefix("http://localhost"), QueueTime="0", QueuePosition="1")
+    assert [verb.tag for verb in wait] == ["Say", "Say", "Pause"] and "emergency vet" in wait[1].text
 
 
-def test_with_an_on_call_number_a_critical_call_is_dialled_with_a_whisper(app, call, twilio):
+def test_with_nobody_to_ring_a_critical_call_goes_to_the_on_call_phone_screened(app, call, twilio):
     app.config["ON_CALL_NUMBER"] = "+15035550999"
     root = call("/twilio/voice/gather?attempt=1", SpeechResult="the dog i'm walking bit a child and there is blood")
+    dial = root.find("Dial")
+    assert dial.get("answerOnBridge") == "true" and dial.get("timeout") == "20" and "/twilio/voice/dialed" in \
+        dial.get("action")
     number = root.find("Dial/Number")
     assert number.text == "+15035550999"
-    whisper_url = number.get("url")
-    whisper = twiml(twilio.post(whisper_url.removeprefix(twilio.base_url), CALL), twilio.base_url)
-    assert whisper.find("Say").text.startswith("critical, bite attack, caller")
+    screen = twiml(twilio.post(number.get("url").removeprefix(twilio.base_url), CALL), twilio.base_url)
+    assert [verb.tag for verb in screen] == ["Gather", "Hangup"]  # no key pressed: it hangs up
+    assert screen.find("Gather/Say").text.startswith("Emergency call: critical, bite attack, caller")
 
 
 def test_the_callers_environment_does_not_reach_the_app(app, noisy_environment):
@@ -130,7 +140,7 @@ def test_silence_is_asked_once_more_then_goes_to_voicemail(call):
 @pytest.mark.parametrize("path", ["/twilio/voice/gather?attempt=1", "/twilio/voice/menu"])
 def test_pressing_0_reaches_a_person_at_any_point(call, path):
     root = call(path, Digits="0")
-    assert tags(root) == ["Enqueue"] and root.find("Enqueue").text == "support"
+    assert tags(root) == ["Say", "Enqueue"] and root.find("Enqueue").text == f"support-{CALL['CallSid']}"
 
 
 def test_a_text_back_is_sent_by_sms(live_server, session, drain, app, clock):
@@ -154,12 +164,12 @@ def test_a_missed_call_leaves_a_callback_task(twilio, session):
 
 
 def test_a_completed_call_records_its_duration(call, twilio, session):
-    from assist.models import Event
+    from assist.models import Call, Event
 
     call("/twilio/voice/gather?attempt=1", SpeechResult="just wanted to say thanks, all good now")
     post_callback(twilio, "/twilio/voice/status", CallStatus="completed", CallDuration="42")
     event = session.scalars(select(Event).where(Event.kind == "call.ended")).one()
-    assert event.data["duration"] == "42"
+    assert event.data["duration"] == 42 and session.scalars(select(Call)).one().duration == 42
 
 
 def test_a_forged_signature_gets_403(twilio, session):
@@ -169,24 +179,36 @@ def test_a_forged_signature_gets_403(twilio, session):
     assert session.scalars(select(Message)).all() == []
 
 
+def posted_paths(output: str) -> list[str]:
+    return [line.split()[2].split("?")[0] for line in output.splitlines() if line.startswith("--> POST")]
+
+
 def test_simulate_call_plays_a_whole_call_and_prints_each_twiml(runner, live_server, session, clock):
     from assist.cli import main
 
     clock.set(business_time(IN_HOURS))
     result = runner.invoke(main, ["simulate", "call", "--from", CALLER, "i have a question about my refund"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("--> POST") == 5  # greeting, speech, recording, transcription, status
+    assert posted_paths(result.output) == ["/twilio/voice", "/twilio/voice/gather", "/twilio/voice/menu",
+                                           "/twilio/voice/recorded", "/twilio/voice/status",  # the call ends,
+                                           "/twilio/voice/recording", "/twilio/voice/transcription"]  # then these
     assert "<Gather" in result.output and "<Record" in result.output
     messages = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)).all()
     assert {m.channel for m in messages} == {"voice"} and len(messages) == 2  # the words and the transcript
-    assert messages[0].attachments[0]["content_type"] == "audio/x-wav"
+    assert messages[1].attachments[0]["content_type"] == "audio/x-wav"
 
 
-def test_simulate_call_for_an_emergency_is_connected(runner, live_server):
+def test_simulate_call_for_an_emergency_with_nobody_to_take_it_ends_in_voicemail_and_a_callback(runner, live_server,
+                                                                                                  session):
     from assist.cli import main
 
     result = runner.invoke(main, ["simulate", "call", "--from", "+15035550801", "my dog is having a seizure"])
-    assert "<Enqueue" in result.output and "emergency" in result.output and "<Record" not in result.output
+    assert result.exit_code == 0, result.output
+    paths = posted_paths(result.output)
+    assert paths[:4] == ["/twilio/voice", "/twilio/voice/gather", "/twilio/voice/wait", "/twilio/voice/wait"]
+    assert "/twilio/voice/queued" in paths and "<Enqueue" in result.output and "<Leave" in result.output
+    assert "prompts before a person's phone rang: " in result.output
+    assert session.scalars(select(Note).where(Note.kind == "callback")).one()
 
 
 def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_get_voicemail_and_a_text(
@@ -201,7 +223,8 @@ def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_
     calm = live_server.post_signed("/twilio/voice/gather?attempt=1",
                                    {**CALL, "CallSid": "CA" + "4" * 32, "From": "+15035550802",
                                     "SpeechResult": "question about my payout schedule"})
-    assert [verb.tag for verb in ET.fromstring(calm.content)] == ["Say", "Say", "Record"]
+    assert [verb.tag for verb in ET.fromstring(calm.content)] == ["Say", "Say", "Say", "Record"]
+    assert "We've sent you a text" in calm.text
     drain()
     with app.app_context():
         assert [m["to"] for m in sandbox.sent_messages(queues.connection())] == ["+15035550802"]

@@ -3,13 +3,15 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from sqlalchemy import select
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
-from assist import audit, briefs, clock, db, live, outbound, playbook_versions, playbooks, routing
+from assist import audit, auth, briefs, calls, clock, db, live, outbound, playbook_versions, playbooks, routing
+from assist.errors import NotSendable
 from assist.auth import role_required
 from assist.cases import list_cases
-from assist.models import Case, CaseStatus, Note, UserRole
+from assist.models import Call, CallState, Case, CaseStatus, Note, Presence, UserRole
 from assist.triage.labels import QUEUES
 
 bp = Blueprint("web", __name__)
@@ -51,9 +53,69 @@ def index():
              if (queue == "all" or c.queue in (mine if queue == "mine" else [queue]))
              and (assignee == "any" or (assignee == "me" and c.assignee_id == current_user.id)
                   or (assignee == "none" and c.assignee_id is None))]
+    waiting = db.session().scalars(select(Call).where(Call.state == CallState.WAITING,
+                                                      Call.queue.in_(mine if queue in ("mine", "all") else [queue]))
+                                   .order_by(Call.waiting_since)).all() if status is None else []
     template = "queue_rows.html" if request.args.get("partial") else "cases.html"
-    return render_template(template, cases=cases, status=status, queue=queue, assignee=assignee, queues=QUEUES,
-                           now=clock.now(), form=FlaskForm())
+    return render_template(template, cases=cases, calls=waiting, status=status, queue=queue, assignee=assignee,
+                           queues=QUEUES, now=clock.now(), form=FlaskForm())
+
+
+@bp.post("/calls/<int:call_id>/take")
+@role_required(UserRole.AGENT)
+def take_call(call_id: int):
+    """Ring my phone with a waiting call's screening prompt; pressing 1 there takes the caller."""
+    try:
+        calls.take(db.session(), call_id, current_user)
+    except (LookupError, ValueError) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Your phone ({current_user.phone}) is ringing: press 1 to take the call.", "info")
+    return redirect(url_for("web.index"))
+
+
+@bp.post("/cases/<int:case_id>/call-back")
+@role_required(UserRole.AGENT)
+def call_back(case_id: int):
+    """Ring my phone, then dial the customer from the team's number."""
+    case = _get_case(case_id)
+    try:
+        calls.call_back(db.session(), case, current_user)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Your phone ({current_user.phone}) is ringing; answer it and we dial {case.contact.phone}.", "info")
+    return redirect(url_for("web.case", case_id=case.id))
+
+
+class PresenceForm(FlaskForm):
+    presence = SelectField("Status", choices=[p.value for p in Presence])
+    phone = StringField("Phone (E.164)", validators=[Optional(), Length(max=20)])
+
+
+@bp.route("/me", methods=["GET", "POST"])
+@role_required(UserRole.AGENT)
+def me():
+    """My presence (available for calls or not) and the phone calls ring."""
+    form = PresenceForm(obj=current_user) if request.method == "GET" else PresenceForm()
+    if request.method == "GET":
+        form.presence.data = current_user.presence.value
+    elif form.validate():
+        try:
+            phone = auth.agent_phone(form.phone.data)
+        except ValueError as exc:
+            form.phone.errors.append(str(exc))
+        else:
+            if form.presence.data == Presence.AVAILABLE and not phone:
+                form.phone.errors.append("add the phone calls should ring before becoming available")
+            else:
+                current_user.phone, current_user.presence = phone, Presence(form.presence.data)
+                current_user.skip_calls_until = None
+                audit.record(db.session(), "user.presence", actor=current_user, presence=form.presence.data)
+                db.session().commit()
+                flash(f"You are {form.presence.data}.", "info")
+                return redirect(request.args.get("back") or url_for("web.index"))
+    return render_template("me.html", form=form), 400 if form.errors else 200
 
 
 @bp.post("/cases/<int:case_id>/claim")
@@ -85,7 +147,11 @@ def reply(case_id: int):
     if not form.validate():
         return _case_page(case, reply_form=form, status=400)
     session = db.session()
-    message = outbound.create_reply(session, case, form.text.data, author=current_user)
+    try:
+        message = outbound.create_reply(session, case, form.text.data, author=current_user)
+    except NotSendable as exc:
+        form.text.errors.append(f"Cannot reply: {exc}.")
+        return _case_page(case, reply_form=form, status=400)
     if case.status == CaseStatus.NEW:
         case.status = CaseStatus.OPEN
     _commit_and_tell(case)
@@ -210,7 +276,7 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
         booking = routing.current_booking(session, member.id)
     others = [c for c in case.contact.cases if c.id != case.id]
     return render_template(
-        "case.html", case=case, timeline=timeline, decision=_decision(case), highlighted=highlighted,
+        "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline, decision=_decision(case), highlighted=highlighted,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         note_form=note_form or NoteForm(), status_form=StatusForm(data={"status": case.status.value}),
         csrf_form=FlaskForm(),
