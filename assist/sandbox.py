@@ -154,7 +154,7 @@ def create_call(account_sid: str):
     try:
         to, from_ = normalize_phone(form.get("To", "")), normalize_phone(form.get("From", ""))
     except InvalidAddress:
-        return _error(400, 21211, f"The 'To' or 'From' number is not a valid phone number.")
+        return _error(400, 21211, "The 'To' or 'From' number is not a valid phone number.")
     if not form.get("Url") and not form.get("Twiml"):
         return _error(400, 21205, "Url parameter is required.")
     now = format_datetime(clock.now(), usegmt=True)
