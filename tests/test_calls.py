@@ -123,6 +123,7 @@ def test_a_critical_caller_is_bridged_to_the_first_agent_who_presses_1(network, 
     assert caller.state == "queued"
     assert caller.words_before_person * 60 / 150 <= 15  # a person is being rung within 15 s of prompts
     assert "number 1 in line" in said(caller) and "emergency vet" in said(caller)  # the safety advice, waiting
+    assert "call you back" not in said(caller)  # no promise of a later call while a person is being rung
 
     network.drain()  # the job rings both agents at once
     placed = {c["to"]: c for c in sandbox.placed_calls(queues.connection())}
