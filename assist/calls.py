@@ -116,6 +116,8 @@ def gather(session: Session, form: Mapping[str, str], *, attempt: int, silent: b
     say = voice_of(call, urls)
     if call.critical:
         return to_person(session, call, "emergency", settings, urls)
+    if triage.get("possible_emergency"):  # not sure it is not one: the caller is on the line, so a person takes it
+        return to_person(session, call, "support", settings, urls)
     if settings.after_hours:
         texted = text_back(session, call)
         return voice.voicemail(say, *filter(None, [result.reply]),

@@ -1,6 +1,7 @@
 """Ingest: store an inbound message once and attach it to its contact's case, in one transaction."""
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,6 +17,13 @@ from channels.sms import segment_count
 
 log = logging.getLogger(__name__)
 
+# A possible emergency (triage's uncertain band) gets one question instead of a guess.
+DANGER_QUESTION = {
+    "en": "Is your pet or anyone in danger right now? Reply YES and we will call you.",
+    "es": "¿Su mascota o alguien está en peligro ahora mismo? Responda SI y le llamaremos.",
+}
+AFFIRMATIVES = frozenset({"yes", "y", "yeah", "yep", "yes please", "yes call me", "call me", "si", "sí",
+                          "si por favor", "sí por favor", "si llamen", "sí llámenme", "si llamenme"})
 HELP_TEXT = (
     "Incident team: text us what happened and a person will reply. "
     "Emergencies: call 911 or your nearest emergency vet. Reply STOP to opt out, START to opt back in."
@@ -118,18 +126,30 @@ PRIORITY = {label: rank for rank, label in enumerate(URGENCY, 1)}  # critical is
 def _triage_and_respond(session: Session, message: Message, *, automated: bool) -> None:
     """Triage a stored message, route its case by the playbooks, and store the bot's reply, if any."""
     result = triage.classify(message.text, message.channel)
+    case = message.case
+    if _answers_danger_question(case, message):
+        result = _confirmed_danger(session, case, message, result)
     message.triage = result.to_dict()
     message.language = result.language
-    case = message.case
     reply, playbook_id = None, None
     if case is not None and message.keyword is None:
         urgencies = [m.triage["urgency"] for m in case.messages
                      if m.direction == Direction.INBOUND and m.triage is not None and m.keyword is None]
         case.urgency = min(urgencies, key=PRIORITY.__getitem__)
         decision = routing.route(session, case, message, result)
-        # Spoken advice is said on every call; a written reply goes once per case and playbook.
-        if message.channel == Channel.VOICE or not routing.auto_replied(case, decision.playbook.id):
+        # Spoken advice is said on every call; a written reply goes once per case and playbook, and only from
+        # the playbook the case is routed by (a calmer follow-up leaves the case, and its answer, as they are).
+        if message.channel == Channel.VOICE or (case.playbook_id == decision.playbook.id
+                                                and not routing.auto_replied(case, decision.playbook.id)):
             reply, playbook_id = decision.auto_reply, decision.playbook.id
+    if result.possible_emergency and case is not None and case.danger_asked_at is None and not automated \
+            and not message.contact.opted_out and message.channel in (Channel.SMS, Channel.EMAIL) \
+            and message.keyword is None:
+        question = DANGER_QUESTION.get(result.language, DANGER_QUESTION["en"])
+        reply = question if message.channel == Channel.SMS or not reply else f"{question}\n\n{reply}"
+        case.danger_asked_at = clock.now()
+        audit.record(session, "case.danger_asked", case=case, message=message,
+                     probability=result.critical_probability)
     if message.keyword == Keyword.HELP:
         reply, playbook_id = HELP_TEXT, None  # carriers require HELP to be answered with the program's help
     if automated or (message.contact.opted_out and message.channel != Channel.VOICE):
@@ -147,6 +167,27 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
     session.commit()
     if sent is not None and sent.delivery_status == DeliveryStatus.PENDING:
         outbound.enqueue_send(sent)  # email is answered by a send job, SMS and voice in the webhook's answer
+
+
+def _answers_danger_question(case: Case | None, message: Message) -> bool:
+    """Whether message is a YES to the bot's "is anyone in danger?" on this case."""
+    if case is None or case.danger_asked_at is None or message.direction != Direction.INBOUND:
+        return False
+    words = " ".join("".join(c for c in message.text.lower() if c.isalnum() or c.isspace()).split())
+    return words in AFFIRMATIVES
+
+
+def _confirmed_danger(session: Session, case: Case, message: Message, result: triage.Triage) -> triage.Triage:
+    """A YES raises the case to critical at once, on the category of the message that was asked about."""
+    asked = next((m for m in reversed(case.messages) if m.direction == Direction.INBOUND and m.triage
+                  and m.triage.get("possible_emergency")), None)
+    message.keyword = None  # an answer, not the carrier's opt-in keyword (which changes nothing here)
+    case.danger_asked_at = None
+    audit.record(session, "case.danger_confirmed", case=case, message=message)
+    evidence = [{"start": 0, "end": len(message.text), "text": message.text, "source": "answer", "label": "urgency",
+                 "value": "critical", "effect": "answered YES: someone or a pet is in danger"}]
+    return replace(result, urgency="critical", category=asked.triage["category"] if asked else result.category,
+                   possible_emergency=False, critical_probability=1.0, evidence=evidence)
 
 
 def _thread_case(session: Session, inbound: InboundMessage, contact: Contact) -> Case | None:

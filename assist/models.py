@@ -254,6 +254,7 @@ class Case(Base):
     resolved_at: Mapped[datetime | None]
     playbook_id: Mapped[str | None] = mapped_column(String(64))  # the playbook that routed the case
     checklist_done: Mapped[list] = mapped_column(JSON, default=list)  # the checklist items ticked
+    danger_asked_at: Mapped[datetime | None]  # the bot asked a possible emergency "is anyone in danger?"
 
     contact: Mapped[Contact] = relationship(back_populates="cases")
     assignee: Mapped[User | None] = relationship()

@@ -14,6 +14,7 @@ from assist.models import (OPEN_STATUSES, Booking, Case, CaseStatus, DeliverySta
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
+POSSIBLE_EMERGENCY_SLA = 30  # minutes: a possible emergency's first response, as for high urgency
 
 
 def route(session: Session, case: Case, message: Message, triage: Triage) -> playbooks.Decision:
@@ -37,6 +38,11 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
             case.first_response_due_at = due
         audit.record(session, "case.routed", case=case, message=message, playbook=decision.playbook.id,
                      queue=decision.queue, priority=decision.priority, escalate=decision.escalate)
+    if triage.possible_emergency and case.first_response_at is None:
+        # Not critical, but too likely to be one to wait: a first response as fast as for high urgency.
+        due = clock.now() + timedelta(minutes=POSSIBLE_EMERGENCY_SLA)
+        if case.first_response_due_at is None or due < case.first_response_due_at:
+            case.first_response_due_at = due
     return decision
 
 

@@ -20,6 +20,7 @@ class Labelled:
     category: str
     lang: str = "en"
     hard: str = "none"
+    writer: str = ""  # the file it came from: each file is one writer's (see data/triage/README.md)
 
     def label(self, head: str) -> str:
         return getattr(self, head)
@@ -50,7 +51,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def load(folder: Path) -> list[Labelled]:
-    """Load every labelled message of folder, checking its labels against the taxonomy."""
+    """Load every labelled message of folder's *.jsonl (not of its subfolders: frozen/ is never trained
+    on), checking its labels against the taxonomy."""
     messages = []
     for path in sorted(folder.glob("*.jsonl")):
         for row in read_jsonl(path):
@@ -59,7 +61,7 @@ def load(folder: Path) -> list[Labelled]:
                     raise ValueError(f"{path}: {row.get('id')}: {head} {row.get(head)!r} is not in the taxonomy")
             messages.append(Labelled(id=row["id"], channel=row["channel"], text=row["text"], urgency=row["urgency"],
                                      emotion=row["emotion"], category=row["category"], lang=row.get("lang", "en"),
-                                     hard=row.get("hard", "none")))
+                                     hard=row.get("hard", "none"), writer=path.stem))
     return messages
 
 

@@ -12,11 +12,27 @@ class Report:
 
     gold: dict[str, list[str]] = field(default_factory=lambda: {head: [] for head in LABELS})
     predicted: dict[str, list[str]] = field(default_factory=lambda: {head: [] for head in LABELS})
+    critical_probability: list[float] = field(default_factory=list)
 
-    def add(self, gold: dict[str, str], predicted: dict[str, str]) -> None:
+    def add(self, gold: dict[str, str], predicted: dict[str, str], critical_probability: float | None = None) -> None:
         for head in LABELS:
             self.gold[head].append(gold[head])
             self.predicted[head].append(predicted[head])
+        if critical_probability is not None:
+            self.critical_probability.append(critical_probability)
+
+    def calibration_error(self, bins: int = 10) -> float:
+        """Expected calibration error of P(critical): the gap between predicted and observed rates, by bin."""
+        pairs = list(zip(self.critical_probability, (g == "critical" for g in self.gold["urgency"])))
+        if not pairs:
+            return float("nan")
+        total = 0.0
+        for b in range(bins):
+            inside = [(p, hit) for p, hit in pairs if b / bins <= p < (b + 1) / bins or (b == bins - 1 and p == 1)]
+            if inside:
+                total += len(inside) * abs(sum(p for p, _ in inside) / len(inside)
+                                           - sum(hit for _, hit in inside) / len(inside))
+        return total / len(pairs)
 
     def per_label(self, head: str) -> dict[str, tuple[float, float, float, int]]:
         """label -> (precision, recall, F1, support)."""
@@ -71,14 +87,15 @@ class Report:
         return "\n".join(lines)
 
 
-def evaluate(nlp, messages) -> Report:
+def evaluate(nlp, messages, *, speller=None, decision=None) -> Report:
     """Score a pipeline (the one being trained, or the shipped one) on labelled messages."""
-    from assist.triage.pipeline import decide, prepare
+    from assist.triage.pipeline import decide, read
 
     report = Report()
-    docs = nlp.pipe((prepare(m.text, m.channel) for m in messages), batch_size=128)
+    docs = nlp.pipe((read(m.text, m.channel, speller)[1].text for m in messages), batch_size=128)
     for message, doc in zip(messages, docs):
-        result = decide(nlp, doc, "", evidence=False)
+        result = decide(nlp, doc, "", evidence=False, decision=decision)
         report.add({h: message.label(h) for h in LABELS},
-                   {"urgency": result.urgency, "emotion": result.emotion, "category": result.category})
+                   {"urgency": result.urgency, "emotion": result.emotion, "category": result.category},
+                   critical_probability=result.critical_probability)
     return report

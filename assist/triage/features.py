@@ -21,8 +21,6 @@ def rule_keys(doc) -> list[int]:
 
 
 SUFFIX_SALT = numpy.uint64(0x5DEECE66D)  # keeps a suffix's key apart from the same word's
-
-
 def word_keys(ops, doc, ngram_size: int) -> list:
     """[NORM keys, suffix keys, bigram keys, trigram keys...] of a doc, each an array in token order."""
     words = ops.asarray(doc.to_array([NORM]))

@@ -1,6 +1,7 @@
 """Run the triage pipeline and turn its rules and models into one decision with evidence."""
 
 import functools
+import math
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -13,15 +14,12 @@ from spacy.tokens import Doc
 
 from assist.triage import features, rules  # noqa: F401  (they register the model and the rules)
 from assist.triage.labels import LABELS, URGENCY
+from assist.triage.normalize import MAX_CHARS, Normalized, Speller, normalize
 from channels.email_text import split_subject, triage_text
 
 MODEL_DIR = Path(__file__).with_name("model")
+KNOWN_WORDS = "known_words.txt"  # beside the model: words seen in training, never "mended" as typos
 HEADS = {"urgency": "textcat_urgency", "emotion": "textcat_emotion", "category": "textcat_category"}
-RULE_CONFIDENCE = 0.9  # the probability of critical reported when an active danger signal forces it
-WEAK_SUPPORT = 0.2  # a weak signal (a bite, blood...) raises urgency only if the model gives critical this much
-# Without an active danger signal the model alone calls a message critical only with this much
-# probability; below it the next label wins (the rule layer carries the recall).
-MODEL_CRITICAL = 0.5
 # A message with no words (an MMS photo alone) gets a person's look at normal urgency.
 NO_TEXT = {"urgency": "normal", "emotion": "neutral", "category": "general"}
 EVIDENCE_TOKENS = 3  # the model evidence: at most this many words per label
@@ -44,14 +42,50 @@ class Triage:
     evidence: list[dict] = field(default_factory=list)
     language: str = "en"
     model_version: str = ""
+    critical_probability: float = 0.0  # calibrated: the rules and the classifier together
+    possible_emergency: bool = False  # not critical, but too likely to be one to wait: ask the customer
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """How the probability of critical is calibrated and where its thresholds are (fit by training on
+    held-out data; see assist/triage/training.py: calibrate)."""
+
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)  # for FEATURES below
+    bias: float = 0.0
+    critical: float = 0.5  # calibrated P(critical) at or above it: critical
+    ask: float = 0.5  # at or above it (and below critical): a possible emergency
+
+    FEATURES = ("model logit", "strong signal active", "weak signal active", "signal not active")
+
+    def probability(self, model_p: float, signals: tuple[int, int, int]) -> float:
+        p = min(max(model_p, 1e-6), 1 - 1e-6)
+        z = self.bias + self.weights[0] * math.log(p / (1 - p)) + sum(w * x for w, x in zip(self.weights[1:], signals))
+        return 1 / (1 + math.exp(-max(min(z, 40), -40)))
+
+
 @functools.cache
 def _nlp():
     return spacy.load(MODEL_DIR)
+
+
+@functools.cache
+def _speller() -> Speller:
+    known = (MODEL_DIR / KNOWN_WORDS)
+    return speller_for(known.read_text(encoding="utf-8").split() if known.exists() else ())
+
+
+def speller_for(known: Iterable[str]) -> Speller:
+    """Mend words one letter away from a word of the rules' vocabulary, unless the word itself is known."""
+    return Speller(rules.vocabulary_words(), known)
+
+
+def decision_of(nlp: spacy.Language) -> Decision:
+    found = nlp.meta.get("assist", {}).get("decision")
+    return Decision(**{k: tuple(v) if k == "weights" else v for k, v in found.items()}) if found else Decision()
 
 
 @functools.cache
@@ -74,12 +108,22 @@ def model_version() -> str:
     return f"{meta['name']}-{meta['version']}"
 
 
+READ_AHEAD = 5  # times MAX_CHARS of an email's body searched for its new part (the rest is older history)
+
+
 def prepare(text: str, channel: str) -> str:
-    """The text triage reads: for email, the subject and the new part of the body."""
+    """The text triage reads: for email, the subject and the new part of the body; never more than it reads
+    (long input costs no more than MAX_CHARS, and the message keeps all of it)."""
     if channel == "email":
-        subject, body = split_subject(text)
-        return triage_text(subject, body)
-    return text
+        subject, body = split_subject(text[:MAX_CHARS * READ_AHEAD])
+        return triage_text(subject, body)[:MAX_CHARS]
+    return text[:MAX_CHARS]
+
+
+def read(text: str, channel: str, speller: Speller | None = None) -> tuple[str, Normalized]:
+    """The text triage reads (prepared), and its normalized form with a map back to it."""
+    prepared = prepare(text, channel)
+    return prepared, normalize(prepared, _speller() if speller is None else speller)
 
 
 def classify(text: str, channel: str = "sms") -> Triage:
@@ -91,20 +135,29 @@ def classify_many(items: Iterable[tuple[str, str]], batch_size: int = 256) -> It
     """Triage (text, channel) pairs, in order."""
     nlp = load()
     version = f"{nlp.meta['name']}-{nlp.meta['version']}"
-    originals: list[str] = []
+    decision = decision_of(nlp)
+    pending: list[tuple[str, str, Normalized]] = []
 
-    def prepared():
+    def normalized():
         for text, channel in items:
-            originals.append(text)
-            yield prepare(text, channel)
+            prepared, norm = read(text, channel)
+            pending.append((text, prepared, norm))
+            yield norm.text
 
-    for i, doc in enumerate(nlp.pipe(prepared(), batch_size=batch_size)):
-        read = doc.text
-        result = decide(nlp, doc, version, text=read)
-        if read != originals[i]:
-            result = replace(result, evidence=_locate(result.evidence, read, originals[i]))
-        originals[i] = ""  # keep no more than the batch in memory
-        yield result
+    for i, doc in enumerate(nlp.pipe(normalized(), batch_size=batch_size)):
+        original, prepared, norm = pending[i]
+        result = decide(nlp, doc, version, text=prepared, decision=decision)
+        evidence = [_back(item, norm, prepared) for item in result.evidence]
+        if prepared != original:
+            evidence = _locate(evidence, prepared, original)
+        yield replace(result, evidence=evidence)
+        pending[i] = ("", "", Normalized("", []))  # keep no more than the batch in memory
+
+
+def _back(item: dict, norm: Normalized, prepared: str) -> dict:
+    """Evidence found in the normalized text, as a span of the customer's own words."""
+    start, end = norm.original_span(item["start"], item["end"])
+    return {**item, "start": start, "end": end, "text": prepared[start:end]}
 
 
 def detect_language(text: str) -> str:
@@ -115,35 +168,54 @@ def detect_language(text: str) -> str:
     return language.iso_code_639_1.name.lower() if language else "en"
 
 
-def decide(nlp: spacy.Language, doc: Doc, version: str, *, evidence: bool = True, text: str | None = None) -> Triage:
-    """Combine the models' probabilities with the rule layer: an active danger signal makes it critical."""
+def signal_features(doc: Doc) -> tuple[int, int, int]:
+    """(a strong signal is active, a weak one is, a signal is there but not active): for calibration."""
+    spans = doc.spans[rules.SPAN_KEY] if rules.SPAN_KEY in doc.spans else ()
+    active = [s for s in spans if s._.danger_context == "active"]
+    return (int(any(rules.is_strong(s.label_) for s in active)),
+            int(any(not rules.is_strong(s.label_) for s in active)),
+            int(len(active) < len(spans)))
+
+
+def decide(nlp: spacy.Language, doc: Doc, version: str, *, evidence: bool = True, text: str | None = None,
+           decision: Decision | None = None) -> Triage:
+    """Combine the classifiers' probabilities with the rule layer into a calibrated probability of
+    critical; above its threshold the message is critical, in the band below it a possible emergency."""
     if all(t.is_space for t in doc):
         scores = {head: {label: round(1 / len(labels), 4) for label in labels} for head, labels in LABELS.items()}
         return Triage(**NO_TEXT, scores=scores, language="", model_version=version)
+    decision = decision or decision_of(nlp)
     scores = {head: {label: round(float(doc.cats[label]), 4) for label in labels} for head, labels in LABELS.items()}
     chosen = {head: max(labels, key=lambda label: scores[head][label]) for head, labels in LABELS.items()}
-    if chosen["urgency"] == "critical" and scores["urgency"]["critical"] < MODEL_CRITICAL:
-        chosen["urgency"] = max(URGENCY[1:], key=lambda label: scores["urgency"][label])
+    p_critical = decision.probability(float(doc.cats["critical"]), signal_features(doc))
+    critical = p_critical >= decision.critical
+    if critical and _few_words(doc) and not any(signal_features(doc)[:2]):
+        # A message of a few words and no danger signal ("hello", "ok thanks") gets a probability near the
+        # training data's share of emergencies: critical only if its words themselves point there.
+        critical = bool(_model_evidence(nlp, doc, {"urgency": "critical"}))
+    chosen["urgency"] = "critical" if critical else max(URGENCY[1:], key=lambda label: scores["urgency"][label])
     found = [_rule_evidence(span) for span in doc.spans[rules.SPAN_KEY]]
-    supported = scores["urgency"]["critical"] >= WEAK_SUPPORT
-    active = [e for e in found if e["context"] == "active" and (e["strong"] or supported)]
-    if active and chosen["urgency"] != "critical":
-        scores["urgency"] = _raise_to_critical(scores["urgency"])
-        chosen["urgency"] = "critical"
-        for e in active:
-            e["effect"] = "raised urgency to critical"
+    # Uncertain about danger, not merely short of words: the band asks only about messages that name a
+    # danger signal (live or not) or that the classifier finds urgent ("thanks!" is never asked).
+    dangerous = bool(found) or chosen["urgency"] == "high"
+    if critical:
+        for e in found:
+            if e["context"] == "active":
+                e["effect"] = "critical"
     if evidence:
         found.extend(_model_evidence(nlp, doc, chosen))
     return Triage(urgency=chosen["urgency"], emotion=chosen["emotion"], category=chosen["category"],
-                  scores=scores, evidence=found, language=detect_language(doc.text if text is None else text) if evidence else "",
-                  model_version=version)
+                  scores=scores, evidence=found,
+                  language=detect_language(doc.text if text is None else text) if evidence else "",
+                  model_version=version, critical_probability=round(p_critical, 4),
+                  possible_emergency=not critical and p_critical >= decision.ask and dangerous)
 
 
-def _raise_to_critical(urgency: dict[str, float]) -> dict[str, float]:
-    rest = sum(p for label, p in urgency.items() if label != "critical") or 1.0
-    share = 1 - RULE_CONFIDENCE
-    return {label: RULE_CONFIDENCE if label == "critical" else round(p / rest * share, 4)
-            for label, p in urgency.items()}
+FEW_WORDS = 3  # content words: a message this short says too little for its probability to mean much
+
+
+def _few_words(doc: Doc) -> bool:
+    return sum(1 for t in doc if t.is_alpha and not t.is_stop) <= FEW_WORDS
 
 
 def _rule_evidence(span) -> dict:
@@ -184,6 +256,7 @@ def _model_evidence(nlp: spacy.Language, doc: Doc, chosen: dict[str, str]) -> li
 def _locate(evidence: list[dict], read: str, original: str) -> list[dict]:
     """Move evidence offsets from the text triage read (an email's new part) to the original text."""
     located = []
+    original = original[:MAX_CHARS * READ_AHEAD]  # what prepare() read from
     for item in evidence:
         # The new part keeps the original's order, so the occurrence nearest the same share of the text is it.
         expected = item["start"] / max(len(read), 1) * len(original)

@@ -12,379 +12,142 @@ in English and Spanish. Each signal then gets a context from the words around it
 - ``past``: over and now about money or paperwork ("last month", "here is the invoice");
 - ``active``: none of these; an active signal makes the message critical.
 
-The patterns are data below, one table per concern, so a reviewer can read them.
+The signals, their patterns and the cues are data in assist/triage/knowledge/ (signals.yaml,
+signals.jsonl with an example and a near miss per pattern, the veterinary knowledge base
+toxins.yaml and signs.yaml with a public source per entry, cues.yaml); this module applies them.
 """
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
+import yaml
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 
 SPAN_KEY = "danger"
 CONTEXTS = ("active", "negated", "hypothetical", "figurative", "resolved", "past")
-
-PETS = ["dog", "dogs", "puppy", "pup", "pups", "cat", "cats", "kitten", "kitty", "pet", "pets", "rabbit", "bunny",
-        "bird", "parrot", "horse", "pony", "hamster", "ferret", "lizard", "snake", "tortoise", "turtle", "doggy",
-        "doggo", "pooch", "husky", "lab", "puppies", "kittens", "tortoise", "guinea", "chickens", "hens", "perro", "perrito", "perra", "perrita", "gato",
-        "gatito", "gata", "gatita", "mascota", "conejo", "cachorro", "cobaya", "hámster", "tortuga", "loro", "pájaro", "perico", "gallinas"]
-OBJECT_PRONOUNS = ["him", "her", "them", "it", "lo", "la", "los", "las"]
-INGEST = ["ate", "eaten", "eat", "eats", "eating", "swallowed", "swallow", "swallowing", "chewed", "chewing",
-          "chew", "licked", "ingested", "consumed", "gobbled", "scarfed", "into", "comió", "comio", "tragó",
-          "trago", "lamió", "lamio", "masticó", "mastico", "ingirió"]
-TOXINS = ["chocolate", "choc", "cocoa", "grape", "grapes", "raisin", "raisins", "xylitol", "zylitol", "xilitol",
-          "gum", "ibuprofen", "advil", "motrin", "tylenol", "acetaminophen", "paracetamol", "aspirin", "naproxen",
-          "aleve", "pill", "pills", "tablet", "tablets", "medication", "medications", "meds", "medicine",
-          "adderall", "antifreeze", "poison", "bait", "lily", "lilies", "onion", "onions", "garlic", "weed",
-          "edible", "edibles", "marijuana", "cannabis", "thc", "bleach", "detergent", "fertilizer", "pesticide",
-          "insecticide", "mushroom", "mushrooms", "pellets", "rodenticide", "uvas", "uva", "pasas", "chicle",
-          "pastillas", "pastilla", "medicamento", "medicamentos", "medicina", "veneno", "cebolla", "ajo",
-          "anticongelante", "lejía", "cloro"]
-VEHICLES = ["car", "truck", "vehicle", "van", "bus", "bike", "motorcycle", "suv", "cab", "taxi", "carro", "coche",
-            "auto", "camión", "camion", "moto"]
-SOMEONE = ["someone", "somebody", "man", "guy", "stranger", "person", "men", "people", "dude", "woman", "alguien",
-           "hombre", "tipo", "señor"]
-LEASH = ["collar", "harness", "leash", "lead", "correa", "arnés", "arnes", "collar"]
-
-
-def _any(words: list[str]) -> dict:
-    return {"LOWER": {"IN": words}}
-
-
-GAP = {"OP": "{0,6}"}  # up to six words between the parts of a signal
-SHORT_GAP = {"OP": "{0,3}"}
+KNOWLEDGE = Path(__file__).with_name("knowledge")
+GAP = {"OP": "{0,6}"}  # up to six words between the parts of a signal (a toxin and eating it)
 
 
 @dataclass(frozen=True)
 class Signal:
     name: str
     category: str  # the category it usually points to (a hint shown as evidence)
-    patterns: list  # Matcher token patterns, or phrases (str) tokenized like the text
+    patterns: list  # Matcher token patterns
+    strong: bool = True  # an active match makes the message critical by itself
     negation_inside: bool = False  # the pattern itself says "not" ("not breathing")
-
-    @property
-    def strong(self) -> bool:
-        return self.name not in WEAK_SIGNALS
+    worsens: bool = False  # gets worse with time: a duration ("for two days") makes it no past event
 
 
-# An active strong signal makes a message critical by itself; a weak one (a bite, blood,
-# a death, a fire: often reported after the fact) only when the models also find critical
-# plausible (see assist/triage/pipeline.py).
-WEAK_SIGNALS = frozenset({"bleeding", "injury", "dog_fight", "bite", "fire", "flood", "death", "medical_person"})
+@dataclass(frozen=True)
+class Pattern:
+    """One line of signals.jsonl: a signal's pattern, an example it must fire on and a near miss."""
+
+    signal: str
+    tokens: list
+    fires: str
+    misses: str
+    source: str = "signals.jsonl"
 
 
-SIGNALS = [
-    Signal("toxin", "pet_health", [
-        [_any(INGEST), GAP, _any(TOXINS)],
-        [_any(TOXINS), GAP, _any(INGEST)],
-        [_any(["poisoned", "poisoning", "envenenado", "envenenada", "envenenamiento", "intoxicado",
-               "intoxicada"])],
-        "poison control", "pet poison",
-    ]),
-    Signal("bleeding", "pet_health", [
-        [_any(["bleeding", "bleed", "bleeds", "bled", "blood", "bloody", "bleating", "bleedin", "gushing",
-               "sangrando", "sangra", "sangre", "sangró", "sangro", "sangrado"])],
-    ]),
-    Signal("heavy_bleeding", "pet_health", [
-        [_any(["vomited", "vomiting", "vomits", "coughing", "coughed", "throwing", "threw", "peeing", "pooping"]),
-         {"LOWER": "up", "OP": "?"}, {"LOWER": "blood"}],
-        [{"LOWER": "blood"}, {"LOWER": "in"}, {"OP": "?"}, _any(["vomit", "sick", "pee", "urine"])],
-        [_any(["won't", "wont", "will"]), {"LOWER": {"IN": ["n't", "not"]}, "OP": "?"}, {"LOWER": "stop"},
-         {"LOWER": "bleeding"}],
-        [{"LOWER": "bleeding"}, _any(["heavily", "badly", "everywhere", "a lot", "profusely", "lots"])],
-        "lot of blood", "so much blood", "pool of blood", "blood everywhere", "sangra mucho", "mucha sangre",
-        "vomitando sangre", "vomitó sangre",
-    ]),
-    Signal("not_breathing", "pet_health", [
-        [_any(["not", "n't", "nt", "stopped", "barely", "trouble", "difficulty", "struggling", "hard", "cannot",
-               "labored", "laboured"]), {"LOWER": "to", "OP": "?"}, _any(["breathing", "breathe"])],
-        [_any(["gasping", "choking", "choked", "suffocating", "asfixia", "ahogando", "ahoga", "atragantó",
-               "atraganto"])],
-        "turning blue", "blue gums", "gums are blue",
-        "no respira", "no puede respirar", "dejó de respirar", "dejo de respirar", "stopped breathing",
-        "respirando con la boca abierta", "open mouth breathing", "open-mouth breathing", "panting heavily",
-    ], negation_inside=True),
-    Signal("collapse", "pet_health", [
-        [_any(PETS + ["he", "she", "they", "sitter", "walker", "owner"]), {"OP": "{0,2}"},
-         _any(["collapsed", "collapsing", "colapsó", "colapso"])],
-        [_any(["unconscious", "unresponsive", "fainted", "desmayó", "desmayo", "inconsciente"])],
-        "passed out", "not moving", "won't wake", "wont wake",
-        "can't stand", "cant stand up", "no se mueve", "no reacciona",
-    ], negation_inside=True),
-    Signal("seizure", "pet_health", [
-        [_any(["seizure", "seizures", "seizing", "convulsing", "convulsion", "convulsions", "convulsiones",
-               "convulsionando", "convulsión"])],
-    ]),
-    Signal("hit_by_vehicle", "pet_health", [
-        [_any(["hit", "struck", "clipped", "knocked"]), SHORT_GAP, _any(VEHICLES)],
-        "ran over", "run over", "got hit",
-        [_any(["atropelló", "atropello", "atropellado", "atropellada", "atropellaron"])],
-    ]),
-    Signal("injury", "pet_health", [
-        [_any(["broken", "broke", "fractured", "dislocated"]), SHORT_GAP,
-         _any(["leg", "legs", "paw", "hip", "jaw", "tail", "bone", "pata", "hueso"])],
-        [_any(["injured", "injury", "wounded", "wound", "wounds", "gash", "herido", "herida", "lastimado",
-               "lastimada"])],
-        [_any(["is", "got", "was", "badly", "seriously", "very", "really", "'s", "been"]), {"LOWER": "hurt"}],
-        "deep cut", "heat stroke", [_any(["heatstroke", "overheating", "bloat", "bloated"])],
-        "pata rota",
-    ]),
-    Signal("dog_fight", "bite_attack", [
-        [_any(["dog", "dogs"]), _any(["fight", "fighting", "fought"])],
-        [_any(["dogfight", "attacked", "attacking", "mauled", "mauling", "atacó", "ataco", "atacado", "atacada",
-               "atacaron", "pelea", "peleando"])],
-        [_any(["got", "get", "were", "was"]), _any(["in", "into"]), {"LOWER": "a", "OP": "?"},
-         _any(["fight", "scrap", "scuffle"])],
-        [_any(["went", "going", "goes", "lunged", "charged"]), {"LOWER": "for"},
-         _any(PETS + ["someone", "somebody", "me", "him", "her", "them", "my", "the", "a"])],
-        "attack in progress", "is attacking",
-    ]),
-    Signal("left_alone", "no_show", [
-        [_any(["without", "no", "sin", "out", "ran"]), {"LOWER": "of", "OP": "?"},
-         _any(["water", "food", "agua", "comida", "insulin", "insulina", "meds", "medication"])],
-        [_any(["needs", "need", "necesita", "missed", "due"]), {"OP": "{0,2}"},
-         _any(["insulin", "insulina", "medication", "meds", "medicine", "medicina", "medicamento", "injection"])],
-        "nadie ha ido", "nadie ha venido", "no ha ido nadie", "no ha venido nadie", "not been fed", "haven't been fed", "havent been fed", "hasn't been fed", "no tienen agua",
-        "no han comido", "alone all day", "solos todo el día", "solos todo el dia", "todo el día sin",
-    ]),
-    Signal("bite", "bite_attack", [
-        [_any(["bit", "bitten", "bite", "bites", "biting", "mordió", "mordio", "mordida", "mordido", "mordiendo",
-               "muerde", "mordieron"])],
-    ]),
-    Signal("escaped", "lost_pet", [
-        [_any(["got", "gets"]), {"LOWER": "out"}],
-        [_any(["ran", "run", "runs", "running", "took", "bolted"]), _any(["off", "away"])],
-        [_any(["escaped", "escape", "escaping", "bolted", "vanished", "disappeared", "escapó", "escapo",
-               "salió", "perdió", "perdio", "desapareció", "desaparecio", "desaparecido", "desaparecida",
-               "perdido", "perdida", "extraviado", "extraviada"])],
-        [{"LOWER": {"IN": ["slipped", "slip", "backed", "wriggled", "pulled"]}}, GAP, _any(LEASH)],
-        [_any(["slipped", "snuck", "darted", "squeezed"]), _any(["out", "through", "past"])],
-        "jumped the fence", "jumped over the fence", "dug under",
-        [{"LOWER": {"IN": PETS + ["he", "she", "they"]}}, _any(["is", "went", "gone", "been", "are", "was", "has",
-                                                                 "'s", "have"]), {"OP": "?"}, {"LOWER": "missing"}],
-        [{"IS_TITLE": True, "IS_SENT_START": False}, _any(["is", "went", "has", "'s"]), {"LOWER": "been", "OP": "?"},
-         {"LOWER": "missing"}],
-        [{"LOWER": "missing"}, _any(PETS)],
-        [{"LOWER": "lost"}, {"LOWER": {"IN": ["my", "the", "our", "your", "his", "her", "their"]}, "OP": "?"},
-         _any(PETS)],
-        [_any(["ca", "can", "could"]), _any(["n't", "nt", "not"]), {"LOWER": "find"}, {"OP": "?"},
-         _any(PETS + ["him", "her", "them"])],
-        [{"LOWER": "cannot"}, {"LOWER": "find"}, {"OP": "?"}, _any(PETS + ["him", "her", "them"])],
-        [_any(PETS + ["he", "she"]), _any(["is", "'s", "has", "are"]), {"LOWER": "been", "OP": "?"}, {"LOWER": "gone"}],
-        [_any(PETS), {"LOWER": "gone"}],
-        "no lo veo", "no la veo", "por ningún lado", "por ningun lado",
-        [_any(["got", "gets", "get", "getting", "is", "broke", "running", "ran"]), {"LOWER": "loose"}],
-        "on the loose",
-        [{"LOWER": "no"}, {"LOWER": "sign"}, {"LOWER": "of"},
-         {"LOWER": {"IN": ["the", "my", "our", "her", "his", "their"]}, "OP": "?"}, _any(PETS + ["him", "her", "them"])],
-        [{"LOWER": "no"}, {"LOWER": "sign"}, {"LOWER": "of"}, {"IS_TITLE": True}],
-        "no lo encuentro", "no la encuentro", "no los encuentro",
-        "no lo encontramos", "no la encontramos", "se salió", "se salio",
-    ], negation_inside=True),
-    Signal("threat", "personal_safety", [
-        [_any(["threatened", "threatening", "threaten", "threat", "threats", "amenazó", "amenazo", "amenaza",
-               "amenazando", "amenazas", "amenazaron"])],
-        [_any(["going", "gonna"]), {"LOWER": "to", "OP": "?"}, _any(["hurt", "kill", "beat", "shoot", "stab"])],
-        [_any(["kill", "hurt", "shoot", "stab"]), _any(["you", "me", "us", "her", "him"])],
-        "me va a matar", "me quiere matar",
-    ]),
-    Signal("weapon", "personal_safety", [
-        [_any(["gun", "guns", "knife", "knives", "weapon", "weapons", "firearm", "pistol", "rifle", "shotgun",
-               "machete", "arma", "armas", "pistola", "cuchillo", "navaja"])],
-    ]),
-    Signal("unsafe", "personal_safety", [
-        [_any(["unsafe", "intruder", "intruders", "stalking", "stalker", "assaulted", "assault", "groped",
-               "punched", "strangled", "choked"])],
-        [_any(["not", "don't", "dont", "n't", "nt"]), {"LOWER": "feel", "OP": "?"}, {"LOWER": "safe"}],
-        "scared for my life", "fear for my life", "afraid for my life",
-        "afraid for my safety", "locked me in", "won't let me leave",
-        "wont let me leave", "following me", "followed me", "grabbed me",
-        "touched me", "attacked me", "hit me", "pushed me", "broke in",
-        "breaking in", "break in", "someone is in the house",
-        "someone in the house", "no me siento segura", "no me siento seguro",
-        [_any(SOMEONE), _any(["in", "inside"]), _any(["the", "my", "our", "her", "his"]),
-         _any(["house", "kitchen", "garden", "living", "bedroom", "shed", "flat", "apartment", "home", "room", "yard",
-               "backyard", "hallway", "basement", "attic", "casa", "cocina", "jardín", "jardin"])],
-        [_any(SOMEONE), {"LOWER": {"IN": ["is", "'s", "was", "just", "keeps"]}, "OP": "{1,2}"},
-         _any(["in", "inside", "upstairs", "downstairs", "following", "followed", "shouting", "screaming", "climbing",
-               "banging", "knocking", "walking", "hiding", "trying", "exposing", "shoved", "grabbed", "let",
-               "broke", "smashed", "kicking", "entering", "entered", "dentro", "adentro", "intentando", "tocando",
-               "siguió", "siguio", "entró", "entro"])],
-        [_any(["hear", "heard", "saw", "see"]), _any(SOMEONE)],
-        [_any(["hiding", "locked", "barricaded", "escondida", "escondido", "encerrada"]), {"OP": "{0,3}"},
-         _any(["bathroom", "bedroom", "room", "car", "closet", "baño", "cuarto", "carro", "coche"])],
-        [_any(["threw", "throwing", "smashed", "smashing", "kicking", "banging", "punching", "shoved", "shoving"]),
-         {"OP": "{0,3}"}, _any(["door", "window", "wall", "walls", "glass", "brick", "me", "her", "ground", "puerta"])],
-        [_any(["following", "followed"]), _any(["me", "her", "him"])],
-        [{"LOWER": "parked"}, _any(["across", "outside", "opposite", "in"])],
-        [_any(["sitting", "waiting", "standing"]), _any(["outside"]), _any(["my", "the", "our"]),
-         _any(["house", "home", "flat", "door", "building"])],
-        "watching my house", "watching the house", "scared to stay", "afraid to stay", "know you're away",
-        "know youre away", "know you are away", "with a bat", "exposing himself", "trying to kiss", "know where you live", "know where i live",
-        "drunk and", "called the police", "calling the police", "call the police", "police are",
-        "tengo miedo", "me siguió", "me siguio", "me agarró",
-        "me golpeó", "alguien entró", "entraron a la casa",
-    ], negation_inside=True),
-    Signal("fire", "property_damage", [
-        [_any(["fire", "flames", "smoke", "burning", "incendio", "fuego", "humo", "llamas"])],
-    ]),
-    Signal("gas", "personal_safety", [
-        "gas leak", "smell gas", "smells like gas", "smell of gas",
-        "carbon monoxide", "fuga de gas", "huele a gas",
-    ]),
-    Signal("flood", "property_damage", [
-        [_any(["flooding", "flooded", "inundación", "inundacion", "inundado", "inundada"])],
-        "burst pipe", "pipe burst", "water everywhere", "ceiling collapsed",
-        "ceiling fell", "ceiling caved",
-    ]),
-    Signal("medical_person", "general", [
-        [_any(["terrible", "severe", "lot", "awful", "extreme", "mucho"]), {"LOWER": "of", "OP": "?"},
-         _any(["pain", "pains", "dolor"])],
-        "chest pains", "can't move", "cant move", "cannot move", "knocked down", "knocked over by",
-        [_any(["lying", "laying", "collapsed"]), _any(["on", "in"]), {"LOWER": "the"},
-         _any(["ground", "floor", "pavement", "road", "street"])],
-        [_any(["appendix", "alérgica", "alérgico", "alergica", "alergico"])],
-        [_any(["found"]), _any(["her", "him", "them"]), {"OP": "{0,2}"}, _any(["floor", "ground"])],
-        "throat is closing", "cerrando la garganta", "duele mucho", "dolor de pecho", "bee sting", "stung by",
-        "me picó", "me pico",
-        "allergic reaction", [_any(["anaphylaxis", "anaphylactic", "epipen", "ambulance", "911",
-                                             "ambulancia", "stroke"])],
-        "epi pen", "heart attack", "chest pain", "hit my head",
-        "hit her head", "hit his head", "fell down", "fell off",
-        [_any(["broke", "broken"]), _any(["my", "her", "his"]), _any(["arm", "leg", "ankle", "wrist", "hip"])],
-        [_any(["i'm", "im", "i"]), {"LOWER": {"IN": ["am", "'m"]}, "OP": "?"}, _any(["hurt", "injured"])],
-        "me caí", "me cai", "reacción alérgica", "reaccion alergica",
-    ]),
-    Signal("emergency_services", "general", [
-        [_any(["911", "999", "112", "ambulance", "paramedics", "ambulancia", "paramédicos"])],
-        "emergency room", "urgencias",
-    ]),
-    Signal("death", "pet_health", [
-        [_any(["died", "dead", "dying", "killed", "murió", "murio", "muerto", "muerta", "falleció", "fallecio"])],
-        "passed away", "put down", "se murió", "se murio",
-    ]),
-]
+def _load_yaml(name: str):
+    return yaml.safe_load((KNOWLEDGE / name).read_text(encoding="utf-8"))
 
-# Whole messages that are a bare cry for help (the taxonomy: critical / general).
-HELP_WORDS = {"help", "sos", "ayuda", "auxilio", "socorro", "ayúdame", "ayudame", "ayudenme", "ayúdenme"}
+
+def _expand(token: dict, vocabulary: dict[str, list[str]]) -> dict:
+    """Replace "@NAME" word lists of a token pattern by the vocabulary's words."""
+    out = {}
+    for key, value in token.items():
+        if isinstance(value, dict) and "IN" in value:
+            words = value["IN"] if isinstance(value["IN"], list) else [value["IN"]]
+            value = {"IN": [w for item in words
+                            for w in (vocabulary[item[1:]] if item.startswith("@") else [item])]}
+        out[key] = value
+    return out
+
+
+def _phrase(text: str) -> list[dict]:
+    """A phrase as lower-cased token patterns, split as the tokenizer splits text ("can't" -> ca, n't)."""
+    return [{"LOWER": token.lower_} for token in _tokenizer()(text)]
+
+
+@cache
+def _tokenizer():
+    import spacy
+
+    return spacy.blank("en").tokenizer
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    signals: list[Signal]  # with their Matcher patterns (the knowledge base's signs have phrases instead)
+    patterns: list[Pattern]  # signals.jsonl, with the examples each must fire on and miss
+    signs: dict[str, list[str]]  # sign id -> its phrases (signs.yaml)
+    toxins: dict[str, list[str]]  # toxin id -> its names (toxins.yaml)
+    ingest: frozenset[str]  # the words of eating (a toxin named near one of them was eaten)
+    cues: dict
+
+
+@cache
+def knowledge() -> Knowledge:
+    """The signals with their patterns, the hand-written patterns with their examples, the knowledge base and
+    the cues, from assist/triage/knowledge/."""
+    meta = _load_yaml("signals.yaml")
+    vocabulary = {name: list(words) for name, words in meta["vocabulary"].items()}
+    toxins, signs = _load_yaml("toxins.yaml"), _load_yaml("signs.yaml")
+    written = []
+    for line in (KNOWLEDGE / "signals.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        tokens = _phrase(row["phrase"]) if "phrase" in row else [_expand(t, vocabulary) for t in row["pattern"]]
+        written.append(Pattern(row["signal"], tokens, row["fires"], row["misses"]))
+    patterns: dict[str, list] = {}
+    for pattern in written:
+        patterns.setdefault(pattern.signal, []).append(pattern.tokens)
+    signals = [Signal(s["name"], s["category"], patterns.get(s["name"], []), s["strong"], s["negation_inside"],
+                      s.get("worsens", False)) for s in meta["signals"]]
+    signals += [Signal(sign["id"], sign.get("category", "pet_health"), [], worsens=sign.get("worsens", False))
+                for sign in signs]
+    return Knowledge(signals, written, {sign["id"]: sign["en"] + sign["es"] for sign in signs},
+                     {entry["id"]: entry["en"] + entry["es"] for entry in toxins},
+                     frozenset(vocabulary["INGEST"]), _load_yaml("cues.yaml"))
+
+
+KNOWN = knowledge()
+SIGNALS, PATTERNS, CUES = KNOWN.signals, KNOWN.patterns, KNOWN.cues
+TOXIN_REACH = 6  # tokens between a toxin's name and the word of eating it
+
+
+@cache
+def vocabulary_words() -> frozenset[str]:
+    """Every word the signals' patterns name: a misspelling of one of them is worth mending."""
+    words: set[str] = set()
+    for signal in SIGNALS:
+        for pattern in signal.patterns:
+            for token in pattern:
+                value = token.get("LOWER")
+                words.update(value["IN"] if isinstance(value, dict) else [value] if value else [])
+    for phrases in (*KNOWN.signs.values(), *KNOWN.toxins.values()):
+        words.update(w for p in phrases for w in p.lower().split())
+    return frozenset(w for w in words if w.isalpha())
+WEAK_SIGNALS = frozenset(s.name for s in SIGNALS if not s.strong)
+WORSENING = frozenset(s.name for s in SIGNALS if s.worsens)
+_WORDS = CUES["words"]
+HELP_WORDS = set(_WORDS["help_words"])
 SHORT_CRY = 6  # tokens: a message this short that only asks for help is a cry for help
-# Words that may stand beside "help" in a bare cry ("pls help me now"); "thank you for your help" is none.
-CRY_FILLERS = {"please", "pls", "plz", "me", "us", "now", "i", "need", "someone", "somebody", "anyone", "por",
-               "favor", "hola", "urgent", "asap", "quick", "fast", "ahora", "necesito", "alguien", "ya", "we",
-               "hello", "hi", "hey"}
-CRIES = {"help", "help!", "help me", "please help", "help please", "sos", "ayuda", "auxilio", "ayúdame",
-         "ayudame", "help us", "emergency", "urgent help"}
-
-NEGATIONS = {"not", "no", "never", "n't", "nt", "without", "nothing", "none", "nobody", "neither", "nor",
-             "isnt", "wasnt", "didnt", "doesnt", "hasnt", "havent", "dont", "cant", "wont", "arent", "werent",
-             "nunca", "sin", "nadie", "ningún", "ningun", "ninguna", "ni", "nada"}
-CLAUSE_BREAKS = {"but", "however", "although", "though", "yet", ",", ";", ".", "!", "?", "pero", "aunque", "-",
-                 "and", "y"}
+CRY_FILLERS = set(_WORDS["cry_fillers"])  # may stand beside "help" ("pls help me now"); "thanks for your help" not
+CRIES = set(_WORDS["cries"])
+NEGATIONS = set(_WORDS["negations"])
+CLAUSE_BREAKS = set(_WORDS["clause_breaks"])
 NEGATION_WINDOW = 3  # tokens before a signal that may negate it
-
-HYPOTHETICAL_CUES = [
-    "what if", "what happens if", "what should i do if", "what do i do if", "what do we do if",
-    "what should we do if", "what would happen if", "what would you do if", "what is the procedure if",
-    "what's the procedure if", "what is the policy if", "what's the policy if", "policy if", "policy for",
-    "policy on", "procedure if", "in case", "just in case", "hypothetically", "if ever", "if a dog",
-    "if a cat", "if a pet", "if one of", "if my dog ever", "if the dog ever", "if it ever", "if he ever",
-    "if she ever", "should i worry if", "is it dangerous", "is it safe", "is chocolate", "are grapes",
-    "can dogs", "can cats", "how dangerous is", "how toxic", "is it true that", "asking for a friend",
-    "qué hago si", "que hago si", "qué pasa si", "que pasa si", "en caso de", "si alguna vez", "si un perro",
-    "si mi perro", "qué debo hacer si", "que debo hacer si", "would you cover", "do you cover", "is there a policy",
-    "what are the rules", "how do i report", "how do you handle", "if a sitter", "if an owner", "if a walker",
-    "if a client", "if the sitter", "if the owner", "if the walker", "if someone", "if anyone", "how long can",
-    "what to do if", "qué hacer si", "que hacer si",
-]
-RESOLUTION_CUES = [
-    "fine now", "ok now", "okay now", "all good", "all fine", "is fine", "'s fine", "are fine", "is ok",
-    "is okay", "'s ok", "'s okay", "doing fine", "doing well", "doing great", "doing ok", "doing okay",
-    "vet cleared", "cleared him", "cleared her", "vet said he", "vet said she", "vet says he", "vet says she",
-    "safe now", "safe and sound", "recovered", "recovering", "false alarm", "turned up", "came back",
-    "no harm done", "crisis averted", "all sorted", "resolved", "please close", "can close", "close the case",
-    "close this", "no longer", "ya está bien", "ya esta bien", "lo encontramos", "la encontramos",
-    "ya apareció", "ya aparecio", "está bien ahora", "esta bien ahora", "falsa alarma", "ya regresó",
-    "ya regreso", "ya volvió", "ya volvio", "todo bien", "sano y salvo", "sana y salva", "put it out",
-    "put out the", "it's out", "its out", "is out now", "healed", "healing", "ya sanó", "ya sano", "la encontró",
-    "lo encontró", "la encontro", "lo encontro", "apareció", "aparecio", "la devolvió", "lo devolvió", "ya lo apagué",
-    "ya lo apague", "ya no hay",
-]
-# Resolve only an escaped or missing pet ("back inside" says nothing of a bite).
-FOUND_CUES = [
-    "found him", "found her", "found them", "found it", "we found", "i found", "was found", "been found",
-    "back home", "home safe", "caught her", "caught him", "got her back", "got him back", "have him back",
-    "have her back", "is home", "are home", "back inside", "back in the house", "back on the lead", "back on leash",
-    "la encontró", "lo encontró", "la encontro", "lo encontro", "apareció", "aparecio", "la devolvió",
-    "lo devolvió", "lo encontramos", "la encontramos", "ya apareció", "ya aparecio", "ya regresó", "ya volvió",
-]
-# Resolve only bleeding.
-STOPPED_CUES = ["stopped bleeding", "bleeding stopped", "bleeding has stopped", "bleeding's stopped",
-                "dejó de sangrar", "dejo de sangrar", "ya no sangra"]
-PAST_CUES = [
-    "last week", "last month", "last year", "last weekend", "last time", "last stay", "last summer",
-    "last spring", "last winter", "last fall", "last autumn", "weeks ago", "months ago", "years ago",
-    "days ago", "a while ago", "back in", "earlier this month", "earlier this year", "for days", "for weeks",
-    "for months", "for two days", "for three days", "for a few days", "for several days", "for over a week",
-    "for a week", "since last", "previous booking", "previous stay", "the other day", "la semana pasada",
-    "el mes pasado", "el año pasado", "hace unos días", "hace días", "hace semanas", "hace meses",
-    "hace dos semanas", "hace tres días",
-]
-PAPERWORK_CUES = ["invoice", "invoices", "receipt", "receipts", "reimburse", "reimbursed", "reimbursement",
-                  "claim", "claims", "refund", "refunded", "guarantee", "paperwork", "itemised", "itemized",
-                  "estimate", "factura", "facturas", "reembolso", "reclamo", "reclamación", "recibo"]
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-          "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-          "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-          "noviembre", "diciembre", "christmas", "easter", "navidad"]
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues",
-            "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "weekend", "lunes", "martes", "miércoles",
-            "miercoles", "jueves", "viernes", "sábado", "sabado", "domingo"]
-NUMBER_WORDS = ["a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-                "few", "several", "couple", "un", "una", "dos", "tres", "cuatro", "cinco", "seis", "siete", "unos",
-                "unas", "varios", "varias"]
-ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-            "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-            "nineteenth", "twentieth", "twenty", "thirtieth", "thirty"]
-DAY_OF_MONTH = {"TEXT": {"REGEX": r"^\d{1,2}(st|nd|rd|th)?$"}}
-# When it happened, if it was days or more ago: dates, weekdays, "3 weeks", "day 6".
-TIME_PATTERNS = [
-    [{"LOWER": {"IN": NUMBER_WORDS}, "OP": "?"}, {"LIKE_NUM": True, "OP": "?"}, {"LOWER": "of", "OP": "?"},
-     {"LOWER": {"IN": ["days", "weeks", "months", "years", "días", "dias", "semanas", "meses", "años"]}}],
-    [{"LOWER": {"IN": ["day", "día", "dia", "week", "semana"]}}, {"LIKE_NUM": True}],
-    [{"LOWER": {"IN": ["on", "since", "el", "desde", "in", "over", "en"]}}, {"LOWER": "the", "OP": "?"},
-     {"LOWER": {"IN": MONTHS + WEEKDAYS + ORDINALS}}],
-    [{"LOWER": {"IN": ["on", "since", "el", "desde", "from"]}}, {"LOWER": "the", "OP": "?"}, DAY_OF_MONTH],
-    [DAY_OF_MONTH, {"LOWER": "de", "OP": "?"}, {"LOWER": {"IN": MONTHS}}],
-    [{"LOWER": {"IN": MONTHS}}, DAY_OF_MONTH],
-    [{"LOWER": {"IN": ["last", "pasado", "pasada"]}}, {"LOWER": {"IN": WEEKDAYS + MONTHS}}],
-]
-FOLLOW_UP_SUBJECT = {"re", "fw", "fwd", "aw", "rv"}  # "Re:" ...: a reply's subject names an earlier incident
-NOW_CUES = {"now", "right", "currently", "still", "ahora", "todavía", "todavia", "sigue", "aún"}
-FIGURATIVE = [
-    "killing me", "kills me", "killing us", "killed me", "dying to", "i'm dying", "im dying", "dying here",
-    "dead serious", "dead tired", "dead battery", "phone died", "phone is dead", "battery died", "to die for",
-    "bleeding money", "bleeding me dry", "bleed me dry", "bleeding us dry", "bleeding cash", "account is bleeding",
-    "bank account is bleeding", "inbox is on fire", "inbox on fire", "on fire today", "could murder",
-    "murder a", "kill for a", "could kill for", "killing it", "gave me a heart attack", "nearly had a heart attack",
-    "almost had a heart attack", "heart attack when", "scared to death", "bored to death", "worried to death",
-    "sick to death", "to death", "drop dead", "over my dead body", "bite the bullet", "bite my tongue",
-    "bit my tongue", "bites the dust", "a bit", "a little bit", "bit of", "bit more", "bit late", "bit worried",
-    "bite to eat", "bloody hell", "bloody ridiculous", "bloody joke", "bloody nightmare", "bloody useless",
-    "bloody app", "bloody fee", "bloody charge", "felt attacked", "feel attacked", "feeling attacked",
-    "threatening to leave", "threatened to leave", "threatening to post", "threatened to post",
-    "threatening to give", "threatened to give", "threatening to write", "threatened to write",
-    "threatening to report", "threatened to report", "threatening to sue", "threatened to sue",
-    "threatening to cancel", "threatened to cancel", "going to kill me about", "gonna kill me about",
-    "going to kill me when", "gonna kill me when", "going to kill me lol", "gonna kill me lol", "will kill me", "threatening a bad", "threatened a bad",
-    "threatening me with a bad", "threatened me with a bad", "threatening me with a 1", "threatening a one",
-    "hurt my feelings", "hurt by", "feelings hurt", "hurts my", "got out of the car", "got out of bed",
-    "get out of bed", "got out of work", "get out of work", "got out of the shower", "get out of the way",
-    "get out of here", "ran off my feet", "run off my feet", "lost my mind", "losing my mind", "lost my patience",
-    "fire me", "fired", "ceasefire", "smoke alarm battery", "blood pressure", "blood boiling", "my blood boil",
-    "makes my blood", "bad blood", "me está matando", "me esta matando", "me muero de", "me mata",
-    "pet peeve", "missing a payment", "missing payment", "missing money", "missing funds", "missing payout",
-    "missing refund", "missing invoice", "missing receipt",
-]
+MONTHS, WEEKDAYS, ORDINALS = _WORDS["months"], _WORDS["weekdays"], _WORDS["ordinals"]
+TIME_PATTERNS = CUES["time_patterns"]
+FOLLOW_UP_SUBJECT = set(_WORDS["follow_up_subject"])  # "Re:" ...: a reply's subject names an earlier incident
+NOW_CUES = set(_WORDS["now"])
+PETS = _load_yaml("signals.yaml")["vocabulary"]["PETS"]
 
 
 class DangerRules:
@@ -396,8 +159,16 @@ class DangerRules:
         # the Matcher checks set predicates in Python, and most messages name few signals.
         self.matchers: list[tuple[frozenset | None, Matcher]] = []
         self.negation_inside = set()
+        self.signs = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for sign, phrases in KNOWN.signs.items():
+            self.signs.add(sign, [nlp.make_doc(p) for p in phrases])
+        self.toxins = PhraseMatcher(nlp.vocab, attr="LOWER")
+        for toxin, names in KNOWN.toxins.items():
+            self.toxins.add(toxin, [nlp.make_doc(n) for n in names])
         for signal in SIGNALS:
-            patterns = [_pattern(nlp, p) for p in signal.patterns]
+            patterns = signal.patterns
+            if not patterns:
+                continue
             matcher = Matcher(nlp.vocab)
             matcher.add(signal.name, patterns)
             self.matchers.append((_anchors(patterns), matcher))
@@ -407,9 +178,7 @@ class DangerRules:
         self.times = Matcher(nlp.vocab)
         self.times.add("past", TIME_PATTERNS)
         self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
-        for label, phrases in (("hypothetical", HYPOTHETICAL_CUES), ("resolved", RESOLUTION_CUES),
-                               ("found", FOUND_CUES), ("stopped", STOPPED_CUES),
-                               ("past", PAST_CUES), ("paperwork", PAPERWORK_CUES), ("figurative", FIGURATIVE)):
+        for label, phrases in CUES["cues"].items():
             self.cues.add(label, [nlp.make_doc(p) for p in phrases])
 
     def __call__(self, doc: Doc) -> Doc:
@@ -424,6 +193,8 @@ class DangerRules:
                 # Match only around the anchor words: the Matcher's cost grows with the tokens it walks.
                 for start, end in _windows([i for i, w in enumerate(lowers) if w in anchors], len(doc)):
                     matches += matcher(doc[start:end], as_spans=True)
+        matches += self.signs(doc, as_spans=True)
+        matches += _eaten(doc, self.toxins(doc, as_spans=True), lowers)
         spans = _longest_first(matches)
         if len(doc) <= 3 * SHORT_CRY:  # a cry for help is a short message (punctuation aside)
             tokens = [t for t in doc if not (t.is_punct or t.is_space)]
@@ -454,20 +225,23 @@ class DangerRules:
 
     def _context(self, doc: Doc, span: Span, cues: dict[str, list[Span]], lowers: list[str],
                  sentence: tuple[int, int]) -> str:
-        if any(_overlaps(span, cue) for cue in cues.get("figurative", ())):
+        # A figure of speech over the signal's words ("my blood pressure"), not one inside a toxin's name
+        # ("blood pressure pills").
+        if any(_overlaps(span, cue) and not _inside(cue, span) for cue in cues.get("figurative", ())):
             return "figurative"
         if span.label_ not in self.negation_inside and _negated(doc, span):
             return "negated"
         if any(cue.end <= span.start and cue.start >= sentence[0] for cue in cues.get("hypothetical", ())):
             return "hypothetical"
         resolving = cues.get("resolved", []) + cues.get({"escaped": "found", "bleeding": "stopped"}.get(span.label_), [])
-        if any(cue.start >= span.start or _overlaps(span, cue) for cue in resolving):
+        # A cue inside the signal's own words ("no lo encontramos" holds "lo encontramos") resolves nothing.
+        if any((cue.start >= span.start or _overlaps(span, cue)) and not _inside(cue, span) for cue in resolving):
             return "resolved"
         if any(_overlaps(span, cue) for cue in cues.get("subject", ())):
             return "past"
         says_now = any(word in NOW_CUES for word in lowers[sentence[0]:sentence[1]])
         # Pets left without water or food only get worse with time: a duration makes it no past event.
-        if span.label_ != "left_alone" and (cues.get("past") or (cues.get("paperwork") and not says_now)):
+        if span.label_ not in WORSENING and (cues.get("past") or (cues.get("paperwork") and not says_now)):
             return "past"
         return "active"
 
@@ -507,13 +281,6 @@ def _anchors(patterns: list[list[dict]]) -> frozenset | None:
     return frozenset(anchors)
 
 
-def _pattern(nlp: Language, pattern) -> list[dict]:
-    """A phrase becomes the token pattern of its words as the tokenizer splits them ("can't" -> ca, n't)."""
-    if isinstance(pattern, str):
-        return [{"LOWER": token.lower_} for token in nlp.make_doc(pattern)]
-    return pattern
-
-
 WINDOW = 12  # tokens on each side of an anchor word that a signal's match can reach
 TIME_WINDOW = 4  # the same for a date or a duration
 
@@ -530,10 +297,26 @@ def _windows(positions: list[int], size: int, radius: int = WINDOW) -> list[tupl
     return [(a, b) for a, b in merged]
 
 
+def _eaten(doc: Doc, names: list[Span], lowers: list[str]) -> list[Span]:
+    """A toxin named within TOXIN_REACH tokens of a word of eating, as a "toxin" span over both."""
+    found = []
+    for name in names:
+        low, high = max(0, name.start - TOXIN_REACH - 1), min(len(doc), name.end + TOXIN_REACH + 1)
+        eating = [i for i in range(low, high) if lowers[i] in KNOWN.ingest and not name.start <= i < name.end]
+        if eating:
+            nearest = min(eating, key=lambda i: abs(i - name.start))
+            found.append(Span(doc, min(nearest, name.start), max(nearest + 1, name.end), label="toxin"))
+    return found
+
+
 def _clock_time(span: Span) -> bool:
     """Whether a date-like match is no date: a time of day ("since 7 am") or an age ("80 years old")."""
     after = span.doc[span.end] if span.end < len(span.doc) else None
     return after is not None and after.lower_ in {"am", "pm", "a.m.", "p.m.", ":", "o'clock", "hrs", "h", "old"}
+
+
+def _inside(inner: Span, outer: Span) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end
 
 
 def _overlaps(a: Span, b: Span) -> bool:
