@@ -1,4 +1,5 @@
 """The contact bot and agent-assist service of the incident team.
 
-The web app is made by assist.app.create_app; importing this package loads nothing else.
+The core (assist.*) needs no web framework; the web app is made by assist.web.app.create_app.
+Importing this package loads nothing else.
 """

@@ -12,17 +12,17 @@ queue. Every step answers TwiML built by channels.voice; every callback is appli
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, contacts, ingest, outbound, queues, routing
+from assist import audit, clock, contacts, ingest, outbound, background
 from assist.errors import BadWebhook, InvalidAddress
 from assist.models import (Call, CallCallback, CallLeg, CallState, Case, CaseStatus, Contact, LegStatus, Message,
                            Note, Presence, User)
+from assist.settings import Settings
 from channels import voice
 from channels.addresses import normalize_phone
 from channels.message import Channel, InboundMessage
@@ -32,26 +32,6 @@ log = logging.getLogger(__name__)
 TEXT_BACK = "Hi, this is the incident team following up on your call. Reply here with what happened and we'll help."
 TEXT_BACK_ES = ("Hola, le escribe el equipo de incidentes sobre su llamada. Responda aquí qué pasó y le ayudaremos.")
 ANSWERING_STATES = (LegStatus.PLACING, LegStatus.RINGING, LegStatus.ANSWERED)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the call flow needs of the service's settings (see assist.config)."""
-
-    team_number: str
-    on_call_number: str
-    emergency_max_wait: int  # seconds a critical caller waits for an agent before the on-call phone
-    support_max_wait: int  # seconds a caller who pressed 0 waits before voicemail
-    ring_seconds: int  # how long an agent's or the on-call phone rings
-    agent_skip_seconds: int  # an agent who let an offer ring out is skipped this long
-    after_hours: bool = False
-
-    @classmethod
-    def from_config(cls, config: Mapping, now: datetime) -> "Settings":
-        return cls(team_number=config["TWILIO_FROM_NUMBER"], on_call_number=config.get("ON_CALL_NUMBER", ""),
-                   emergency_max_wait=config["EMERGENCY_MAX_WAIT"], support_max_wait=config["SUPPORT_MAX_WAIT"],
-                   ring_seconds=config["CALL_RING_SECONDS"], agent_skip_seconds=config["AGENT_SKIP_SECONDS"],
-                   after_hours=routing.after_hours(now))
 
 
 # -- the caller's side ---------------------------------------------------------------------------------------
@@ -118,7 +98,7 @@ def gather(session: Session, form: Mapping[str, str], *, attempt: int, silent: b
         return to_person(session, call, "emergency", settings, urls)
     if triage.get("possible_emergency"):  # not sure it is not one: the caller is on the line, so a person takes it
         return to_person(session, call, "support", settings, urls)
-    if settings.after_hours:
+    if not settings.in_business_hours(clock.now()):
         texted = text_back(session, call)
         return voice.voicemail(say, *filter(None, [result.reply]),
                                voice.prompt(call.language, "after_hours_texted" if texted else "after_hours"))
@@ -220,8 +200,8 @@ def next_step(session: Session, call: Call, settings: Settings, urls: voice.Urls
         session.flush()
         audit.record(session, "call.offered", case=call.case, call_sid=call.call_sid, leg=leg.id, leg_kind=leg.kind)
         session.commit()
-        return voice.dial(voice_of(call, urls, leg), number, timeout=settings.ring_seconds,
-                          caller_id=settings.team_number, before=before)
+        return voice.dial(voice_of(call, urls, leg), number, timeout=settings.call_ring_seconds,
+                          caller_id=settings.twilio_from_number, before=before)
     call.state = CallState.VOICEMAIL
     abandon(session, call, "nobody took the call; sent to voicemail")
     session.commit()
@@ -313,7 +293,7 @@ def _offer(session: Session, call: Call, settings: Settings, now: datetime) -> l
 def _place(legs: list[CallLeg]) -> None:
     """Ring the legs' phones (a job, after the commit): Twilio's Calls API is too slow for a webhook."""
     if legs:
-        queues.enqueue("assist.jobs.place_call_legs", [leg.id for leg in legs], queue_name="critical")
+        background.enqueue("assist.jobs.place_call_legs", [leg.id for leg in legs], queue_name="critical")
 
 
 def take(session: Session, call_id: int, user: User) -> CallLeg:
@@ -366,7 +346,7 @@ def screen(session: Session, leg_id: int, settings: Settings, urls: voice.Urls) 
     if leg.kind == "callback":
         case = session.get(Case, leg.case_id)
         return voice.call_customer(f"Calling the customer back for case {case.id}.", case.contact.phone,
-                                   caller_id=settings.team_number, action=urls("leg_ended", leg=leg.id))
+                                   caller_id=settings.twilio_from_number, action=urls("leg_ended", leg=leg.id))
     if call is None or call.state not in (CallState.WAITING, CallState.DIALING) or leg.status == LegStatus.CANCELED:
         return voice.say_and_hang_up(voice.Voice("en", urls), "This call has already been taken or has ended. "
                                                               "Thank you.")
@@ -474,10 +454,10 @@ def place_legs(session: Session, leg_ids: list[int], client, urls: voice.Urls, s
             leg.status = LegStatus.CANCELED
             session.commit()
             continue
-        created = client.calls.create(to=leg.number, from_=settings.team_number, url=urls("screen", leg=leg.id),
+        created = client.calls.create(to=leg.number, from_=settings.twilio_from_number, url=urls("screen", leg=leg.id),
                                       method="POST", status_callback=urls("leg_status", leg=leg.id),
                                       status_callback_event=["initiated", "ringing", "answered", "completed"],
-                                      status_callback_method="POST", timeout=settings.ring_seconds)
+                                      status_callback_method="POST", timeout=settings.call_ring_seconds)
         leg.leg_sid, leg.status = created.sid, LegStatus.RINGING
         session.commit()
 
@@ -498,7 +478,7 @@ def cancel_legs(session: Session, call_id: int, keep: int | None, client) -> Non
 
 def _cancel_offers(session: Session, call: Call, keep: int | None = None) -> None:
     if any(leg.status in ANSWERING_STATES and leg.id != keep for leg in call.legs):
-        queues.enqueue("assist.jobs.cancel_call_legs", call.id, keep, queue_name="critical")
+        background.enqueue("assist.jobs.cancel_call_legs", call.id, keep, queue_name="critical")
 
 
 def _first_response(session: Session, call: Call, user: User) -> None:

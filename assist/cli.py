@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -13,13 +14,20 @@ log = logging.getLogger(__name__)
 
 
 def _create_app():
-    from assist.app import create_app
-    from assist.config import ConfigError
+    from assist.errors import ConfigError
+    from assist.web.app import create_app
 
     try:
         return create_app()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _runtime():
+    """The runtime the app bound for this command (the ORM loads only for commands that need it)."""
+    from assist import runtime
+
+    return runtime.current()
 
 
 @click.group()
@@ -92,6 +100,32 @@ def evaluate(file):
     click.echo(score(load(), messages).format())
 
 
+@main.command()
+@click.option("--table", is_flag=True, help="Print the README's configuration table (every setting, its default).")
+def settings(table):
+    """Check the settings in the environment as the service does at startup and print them (secrets masked)."""
+    from assist.errors import ConfigError
+    from assist.settings import Settings, markdown_table
+
+    if table:
+        click.echo(markdown_table())
+        return
+    try:
+        current = Settings.from_environ()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, value in current.model_dump().items():
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        if name in SECRETS and value:
+            shown = "(set)"
+        elif name.endswith("_url") and "@" in str(value):  # a password in a URL
+            shown = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(value))
+        click.echo(f"{name.upper()}={shown}")
+
+
+SECRETS = ("twilio_auth_token", "secret_key", "smtp_relay_password", "smtp_auth_password")
+
+
 @main.group()
 def playbooks():
     """Playbooks: validate and test them."""
@@ -101,12 +135,16 @@ def playbooks():
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
 def playbooks_check(folder):
     """Validate every playbook of FOLDER (default: PLAYBOOKS_DIR, else the shipped ones) and run all their tests."""
-    import os
-
     from assist import playbooks as playbook_engine
+    from assist.errors import ConfigError
+    from assist.settings import Settings
     from assist.triage import classify
 
-    folder = folder or Path(os.environ.get("PLAYBOOKS_DIR") or playbook_engine.default_dir())
+    try:
+        configured = Settings.from_environ().playbooks_dir
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    folder = folder or Path(configured or playbook_engine.default_dir())
     try:
         loaded = playbook_engine.load_dir(folder)
     except playbook_engine.PlaybookError as exc:
@@ -180,7 +218,7 @@ def db_upgrade(revision):
     """Migrate the database to REVISION (default: the newest)."""
     from assist import db as database
 
-    database.upgrade(current_app.config["DATABASE_URL"], revision)
+    database.upgrade(_runtime().settings.database_url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -203,12 +241,12 @@ def users():
 @click.password_option(help="Prompted for when not given.")
 def users_create(email, name, role, queue_names, capacity, on_call, phone, presence, password):
     """Add a user who can log in."""
-    from assist import auth, db as database
+    from assist import users, db as database
     from assist.models import Presence, UserRole
 
     session = database.session()
     try:
-        user = auth.create_user(session, email=email, name=name, role=UserRole(role), password=password,
+        user = users.create_user(session, email=email, name=name, role=UserRole(role), password=password,
                                 queues=list(queue_names), capacity=capacity, on_call=on_call, phone=phone,
                                 presence=Presence(presence))
     except ValueError as exc:
@@ -227,7 +265,7 @@ def users_set(email, phone, presence, queue_names, on_call):
     """Change a user's phone, presence, queues or on-call duty."""
     from sqlalchemy import select
 
-    from assist import audit, auth, db as database
+    from assist import audit, users, db as database
     from assist.models import Presence, User
     from assist.triage.labels import QUEUES
 
@@ -237,7 +275,7 @@ def users_set(email, phone, presence, queue_names, on_call):
         raise click.ClickException(f"no user {email}")
     try:
         if phone is not None:
-            user.phone = auth.agent_phone(phone)
+            user.phone = users.agent_phone(phone)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if queue_names:
@@ -263,14 +301,14 @@ def users_token(email):
     """Issue a new API token for EMAIL (printed once; the old one stops working)."""
     from sqlalchemy import select
 
-    from assist import auth, db as database
+    from assist import users, db as database
     from assist.models import User
 
     session = database.session()
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     if user is None:
         raise click.ClickException(f"no user {email}")
-    token = auth.issue_api_token(user)
+    token = users.issue_api_token(user)
     session.commit()
     click.echo(token)
 
@@ -327,7 +365,7 @@ def worker(burst):
     """Run an RQ worker on the critical, default and low queues, with RQ's scheduler and the periodic sweeps."""
     from assist import worker as workers
 
-    workers.run(current_app._get_current_object(), burst=burst, logging_level=current_app.config["LOG_LEVEL"])
+    workers.run(_runtime(), burst=burst, logging_level=_runtime().settings.log_level)
 
 
 @click.command()
@@ -340,10 +378,10 @@ def smtp():
     from assist.errors import PortBusy
 
     try:
-        controller = mail.start_server(current_app._get_current_object())
+        controller = mail.start_server(_runtime())
     except PortBusy as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"SMTP on {controller.hostname}:{controller.port} for {', '.join(current_app.config['INBOUND_EMAIL'])}")
+    click.echo(f"SMTP on {controller.hostname}:{controller.port} for {', '.join(_runtime().settings.inbound_email)}")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on SIGTERM too
     try:
         signal.pause()
@@ -371,15 +409,13 @@ def simulate():
 def simulate_sms(from_, to, media, text):
     """Post TEXT as a signed Twilio SMS webhook to the running service and print its TwiML answer."""
     from assist.simulate import deliver_twiml_replies, post_signed, sms_params
-    from assist.urls import public_base_url
 
-    config = current_app.config
-    params = sms_params(from_=from_, to=to or config["TWILIO_FROM_NUMBER"], body=text,
-                        account_sid=config["TWILIO_ACCOUNT_SID"],
+    settings, base = _runtime().settings, _runtime().base_url()
+    params = sms_params(from_=from_, to=to or settings.twilio_from_number, body=text, account_sid=settings.account_sid,
                         media=tuple((url, "image/jpeg") for url in media))
-    url = f"{public_base_url()}/twilio/sms"
+    url = f"{base}/twilio/sms"
     try:
-        response = post_signed(url, params, config["TWILIO_AUTH_TOKEN"])
+        response = post_signed(url, params, settings.auth_token)
     except OSError as exc:
         raise click.ClickException(f"cannot reach {url} ({exc}); is the service running (assist demo)?") from None
     click.echo(f"{response.status_code} {params['MessageSid']}")
@@ -387,8 +423,8 @@ def simulate_sms(from_, to, media, text):
     if response.status_code != 200:
         sys.exit(1)
     # Sandbox: act out the carrier delivering the TwiML reply, so its status is recorded.
-    if config["TWILIO_SANDBOX"]:
-        deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
+    if settings.sandbox:
+        deliver_twiml_replies(response.text, params, settings.auth_token)
 
 
 @simulate.command("call")
@@ -401,56 +437,18 @@ def simulate_call(from_, digits, nobody_answers, speech):
     """Play a whole call as Twilio would: the caller says SPEECH; every phone the service rings (the
     agents', the on-call one) picks up and presses 1 unless --nobody-answers. Prints each webhook with
     its TwiML, and the seconds of prompts the caller heard before a person's phone rang."""
-    import time
-
-    from sqlalchemy import select
-
-    from assist import db as database
-    from assist.models import User
-    from assist.phone_network import CallFailed, Network, Phone
-    from assist.simulate import post_signed
-    from assist.urls import public_base_url
+    from assist import db as database, simulate as player
+    from assist.phone_network import CallFailed
     from channels.voice import WORDS_PER_MINUTE
 
-    config = current_app.config
-    base = public_base_url()
-
-    def post(url, params, token):
-        try:
-            response = post_signed(url, params, token)
-        except OSError as exc:
-            raise click.ClickException(f"cannot reach {base} ({exc}); is the service running?") from None
-        shown = {k: v for k, v in params.items() if k not in ("AccountSid", "ApiVersion", "Caller", "Called")}
-        click.echo(f"--> POST {url.removeprefix(base)} {shown}\n<-- {response.status_code} {response.text}")
-        return response
-
-    network = Network(base, auth_token=config["TWILIO_AUTH_TOKEN"], account_sid=config["TWILIO_ACCOUNT_SID"],
-                      team_number=config["TWILIO_FROM_NUMBER"], post=post)
-    numbers = [u.phone for u in database.session().scalars(select(User).where(User.phone.is_not(None)))]
-    for number in numbers + [config["ON_CALL_NUMBER"]] * bool(config["ON_CALL_NUMBER"]):
-        network.add_phone(Phone(number, answers=not nobody_answers))
     try:
-        caller = network.incoming(from_)
-        if digits:
-            caller.press(digits)
-        if speech and caller.state == "gathering":
-            caller.say(speech)
-        if caller.state == "gathering":  # the menu: leave a message
-            caller.press("1")
-        deadline = time.monotonic() + 15
-        while caller.state == "queued" and time.monotonic() < deadline:
-            network.ring()  # the phones the worker rang pick up (or not)
-            if caller.state == "queued":
-                caller.wait(10)
-                time.sleep(0.3)
-        if caller.state == "recording":
-            caller.leave_message(12, speech or "please call me back")
-        elif caller.state == "bridged":
-            network.hang_up_bridge(caller) if not caller.waiting else caller.hang_up()
-        elif caller.state != "ended":
-            caller.hang_up()
+        caller = player.play_call(database.session(), _runtime(), from_=from_, digits=digits, speech=speech,
+                                  answers=not nobody_answers, echo=click.echo)
     except CallFailed as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach {_runtime().base_url()} ({exc}); is the service running?") \
+            from None
     if caller.words_before_person is not None:
         seconds = caller.words_before_person * 60 / WORDS_PER_MINUTE
         click.echo(f"prompts before a person's phone rang: {caller.words_before_person} words, {seconds:.1f} s "
@@ -466,21 +464,16 @@ def simulate_call(from_, digits, nobody_answers, speech):
 def simulate_email(from_, subject, to, text):
     """Send TEXT as an email over a real SMTP session to the running SMTP server."""
     import smtplib
-    from email.message import EmailMessage
-    from email.utils import make_msgid
 
-    config = current_app.config
-    message = EmailMessage()
-    message["From"], message["To"] = from_, to or config["TEAM_EMAIL"]
-    message["Subject"], message["Message-ID"] = subject, make_msgid(domain="customer.example")
-    message.set_content(text)
-    host, _, port = config["SMTP_LISTEN"].rpartition(":")
+    from assist import simulate as player
+
+    settings = _runtime().settings
     try:
-        with smtplib.SMTP(host, int(port), timeout=30) as session:
-            session.send_message(message)
+        message_id = player.send_email(settings.smtp_listen, from_=from_, to=to or settings.team_email,
+                                       subject=subject, text=text)
     except (OSError, smtplib.SMTPException) as exc:
-        raise click.ClickException(f"the SMTP server at {config['SMTP_LISTEN']} refused or is down: {exc}") from None
-    click.echo(f"sent {message['Message-ID']}")
+        raise click.ClickException(f"the SMTP server at {settings.smtp_listen} refused or is down: {exc}") from None
+    click.echo(f"sent {message_id}")
 
 
 @click.command()
@@ -496,11 +489,10 @@ def demo(host, port):
     from assist import demo as demo_run
     from assist.errors import PortBusy
 
-    app = current_app._get_current_object()
     if port is not None:
-        app.config["PORT"] = port
+        _runtime().configure(port=port)
     try:
-        demo_run.run(app, host=host, echo=click.echo)
+        demo_run.run(current_app._get_current_object(), host=host, echo=click.echo)
     except PortBusy as exc:
         raise click.ClickException(str(exc)) from None
 

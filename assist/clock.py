@@ -1,7 +1,6 @@
 """The service's clock: every "what time is it" asks it, so tests can set the time.
 
-The app holds one clock (app.extensions["clock"]); jobs and requests read it through
-now(). Outside an app (a script, the CLI before the app exists) it is the system clock.
+The runtime holds one clock (assist.runtime); now() reads the bound runtime's, or the system clock.
 """
 
 import threading
@@ -44,9 +43,7 @@ SYSTEM = SystemClock()
 
 
 def now() -> datetime:
-    """The current time in UTC by the running app's clock (the system clock outside an app)."""
-    from flask import current_app, has_app_context  # the web and the worker run the core in an app context
+    """The current time in UTC by the bound runtime's clock (the system clock when none is bound)."""
+    from assist import runtime  # runtime imports this module
 
-    if has_app_context():
-        return current_app.extensions.get("clock", SYSTEM).now()
-    return SYSTEM.now()
+    return runtime.now()

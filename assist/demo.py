@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from assist import auth, clock, members
+from assist import users, clock, members
 from assist.errors import PortBusy
 from assist.models import Presence, User, UserRole
 
@@ -66,7 +66,7 @@ def seed(session: Session) -> bool:
         return False
     for email, name, role, password in DEMO_USERS:
         takes_calls = role in (UserRole.AGENT, UserRole.LEAD)
-        auth.create_user(session, email=email, name=name, role=role, password=password,
+        users.create_user(session, email=email, name=name, role=role, password=password,
                          queues=ALL_QUEUES if takes_calls else [], on_call=role == UserRole.LEAD,
                          phone=DEMO_PHONES.get(email), presence=Presence.AVAILABLE if takes_calls else Presence.OFFLINE)
     members.import_csv(session, io.StringIO(MEMBERS_CSV))
@@ -85,61 +85,59 @@ def run(app: Flask, *, host: str, echo: Callable[[str], None]) -> None:
     """
     from aiosmtpd.controller import Controller
 
-    from assist import db, mail, queues, sandbox, worker
+    from assist import background, db, mail, runtime, sandbox, worker
     from assist.simulate import deliver_twiml_replies, free_port, post_signed, sms_params
-    from assist.urls import public_base_url
 
-    config = app.config
+    rt: runtime.Runtime = app.extensions["runtime"]
     # SIGTERM stops the demo the way Ctrl-C does, also before the worker takes over the signals.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with contextlib.ExitStack() as running, app.app_context():
-        running.callback(queues.close, app)  # last: the embedded Redis outlives everything that uses it
+    with contextlib.ExitStack() as running, runtime.bind(rt):
+        running.callback(rt.close)  # last: the embedded Redis outlives everything that uses it
+        port = rt.settings.port
         try:  # bound first, so a busy port fails before anything starts
-            listener = socket.create_server((host, config["PORT"]))
+            listener = socket.create_server((host, port))
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise PortBusy(f"port {config['PORT']} is busy ({reason}): pick another with --port") from None
+            raise PortBusy(f"port {port} is busy ({reason}): pick another with --port") from None
         running.callback(listener.close)
-        server = make_server(host, config["PORT"], app, threaded=True, fd=listener.fileno())
-        db.upgrade(config["DATABASE_URL"])
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        db.upgrade(rt.settings.database_url)
         seeded = seed(db.session())
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
         running.callback(server.shutdown)
-        if not config["SMTP_RELAY"]:  # replies go to a local sink the sandbox outbox shows
-            sink = Controller(sandbox.MailSink(queues.connection()), hostname="127.0.0.1", port=free_port())
+        if not rt.settings.smtp_relay:  # replies go to a local sink the sandbox outbox shows
+            sink = Controller(sandbox.MailSink(background.connection()), hostname="127.0.0.1", port=free_port())
             sink.start()
             running.callback(sink.stop)
-            config["SMTP_RELAY"] = f"127.0.0.1:{sink.port}"
-        running.callback(mail.start_server(app).stop)
-        base = public_base_url()
+            rt.configure(smtp_relay=f"127.0.0.1:{sink.port}")
+        running.callback(mail.start_server(rt).stop)
+        settings, base = rt.settings, rt.base_url()
         if seeded:
             for sender, text in DEMO_MESSAGES:
-                params = sms_params(from_=sender, to=config["TWILIO_FROM_NUMBER"], body=text,
-                                    account_sid=config["TWILIO_ACCOUNT_SID"])
-                response = post_signed(f"{base}/twilio/sms", params, config["TWILIO_AUTH_TOKEN"])
+                params = sms_params(from_=sender, to=settings.twilio_from_number, body=text,
+                                    account_sid=settings.account_sid)
+                response = post_signed(f"{base}/twilio/sms", params, settings.auth_token)
                 response.raise_for_status()
-                deliver_twiml_replies(response.text, params, config["TWILIO_AUTH_TOKEN"])
-        echo(_banner(app, base))
-        worker.run(app, logging_level="WARNING")
+                deliver_twiml_replies(response.text, params, settings.auth_token)
+        echo(_banner(settings, base))
+        worker.run(rt, logging_level="WARNING")
 
 
-def _banner(app: Flask, base: str) -> str:
-    from assist import queues
-
-    config = app.config
-    redis_where = config["REDIS_URL"] or f"embedded ({queues.connection().connection_pool.connection_kwargs['path']})"
+def _banner(settings, base: str) -> str:
+    redis_where = settings.redis_url or f"embedded ({settings.embedded_redis_path})"
     # `assist simulate` reads the same settings: a port or SMTP address other than the default must be given again.
-    env = " ".join(f"{name}={config[name]}" for name, default in (("PORT", 5000), ("SMTP_LISTEN", "127.0.0.1:8025"))
-                   if config[name] != default and not config.get("PUBLIC_BASE_URL"))
+    changed = (("PORT", settings.port, 5000), ("SMTP_LISTEN", settings.smtp_listen, "127.0.0.1:8025"))
+    env = " ".join(f"{name}={value}" for name, value, default in changed
+                   if value != default and not settings.public_base_url)
     prefix = f"{env} " if env else ""
     logins = "\n".join(f"  {role.value:<11} {email:<22} {password}" for email, _name, role, password in DEMO_USERS)
-    twilio = f"sandbox (what is sent appears at {base}/sandbox/twilio/)" if config["TWILIO_SANDBOX"] else "live"
+    twilio = f"sandbox (what is sent appears at {base}/sandbox/twilio/)" if settings.sandbox else "live"
     return f"""
 Incident console: {base}/
-  database: {config['DATABASE_URL']}
+  database: {settings.database_url}
   redis:    {redis_where}
   twilio:   {twilio}
-  email:    SMTP on {config['SMTP_LISTEN']} for {', '.join(config['INBOUND_EMAIL'])}; replies via {config['SMTP_RELAY']}
+  email:    SMTP on {settings.smtp_listen} for {', '.join(settings.inbound_email)}; replies via {settings.smtp_relay}
 Demo logins:
 {logins}
 Play a customer:  {prefix}assist simulate sms --from +15551234567 "my dog got out"

@@ -1,20 +1,13 @@
-"""The service's named exceptions."""
+"""The service's named exceptions (the carriers' format errors come from channels.errors)."""
+
+from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
+
+__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "ImportFailed", "InvalidAddress",
+           "NotSendable", "PortBusy", "SendFailed", "UnknownStatus"]
 
 
 class AssistError(Exception):
     """Base of the service's own errors."""
-
-
-class BadWebhook(AssistError):
-    """A webhook request lacks a parameter the service needs."""
-
-
-class InvalidAddress(AssistError):
-    """A phone number or email address cannot be normalized."""
-
-
-class UnknownStatus(AssistError):
-    """A carrier reported a delivery status the service does not declare."""
 
 
 class NotSendable(AssistError):
@@ -31,3 +24,7 @@ class SendFailed(AssistError):
 
 class PortBusy(AssistError):
     """A server cannot listen on its address: something else holds the port."""
+
+
+class ConfigError(AssistError):
+    """A setting is missing or invalid; the message names the variable (one line per problem)."""

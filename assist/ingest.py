@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, contacts, live, outbound, routing, triage
+from assist import audit, clock, contacts, events, outbound, routing, triage
 from assist.triage.labels import URGENCY
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
 from channels.message import Channel, IngestResult, InboundMessage, Keyword
-from channels.sms import segment_count
+from channels.segments import segment_count
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
         _triage_and_respond(session, message, automated=inbound.automated)
         if message.case is not None:
             routing.schedule_sla_check(message.case)  # after the commit: the job reads the routed case
-            live.publish("message", case_id=message.case_id, message_id=message.id)
+            events.publish("message", case_id=message.case_id, message_id=message.id)
     else:
         session.commit()
     return _result(session, message, duplicate=duplicate)

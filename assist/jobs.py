@@ -4,17 +4,14 @@ import logging
 import smtplib
 
 import requests
-from flask import current_app
 from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, clock, db, mail, routing
+from assist import audit, clock, db, mail, outbound, routing, runtime
 from assist.errors import NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
-from assist import outbound
 from assist.outbound import twilio_client
-from assist.urls import external_url
 from channels import sms
 from channels.addresses import mask
 from channels.message import Channel
@@ -42,7 +39,7 @@ def send_message(message_id: int) -> str | None:
         return None
 
     message.attempts += 1
-    sender = SENDERS.get(message.channel)
+    sender = SENDERS.get(Channel(message.channel))
     try:
         if sender is None:
             raise NotSendable(f"no sender for the {message.channel} channel yet")
@@ -82,10 +79,10 @@ def send_message(message_id: int) -> str | None:
 def _send_sms(message: Message) -> str:
     return sms.send_sms(
         twilio_client(),
-        from_=message.sender or current_app.config["TWILIO_FROM_NUMBER"],
+        from_=message.sender or runtime.settings().twilio_from_number,
         to=message.recipient,
         body=message.text,
-        status_callback=external_url("sms.status", message=message.id),
+        status_callback=runtime.current().url("sms.status", message=message.id),
     )
 
 
@@ -159,7 +156,7 @@ def place_call_legs(leg_ids: list[int]) -> None:
     """Ring the phones of call legs (agents' offers, the on-call phone, callbacks) through Twilio's Calls API."""
     from assist import calls
 
-    calls.place_legs(db.session(), leg_ids, twilio_client(), voice_urls, call_settings())
+    calls.place_legs(db.session(), leg_ids, twilio_client(), voice_urls, runtime.settings())
 
 
 def cancel_call_legs(call_id: int, keep: int | None) -> None:
@@ -171,18 +168,12 @@ def cancel_call_legs(call_id: int, keep: int | None) -> None:
 
 def voice_urls(step: str, **params) -> str:
     """Absolute URLs of the voice webhooks, for Twilio to call."""
-    return external_url(f"voice.{step}", **params)
-
-
-def call_settings():
-    from assist import calls
-
-    return calls.Settings.from_config(current_app.config, clock.now())
+    return runtime.current().url(f"voice.{step}", **params)
 
 
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:
     """Sandbox mode: call a StatusCallback URL as Twilio would, signed with the auth token."""
-    validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
+    validator = RequestValidator(runtime.settings().auth_token)
     for status in statuses:
         params = {**base_params, "MessageStatus": status, "SmsStatus": status}
         signature = validator.compute_signature(url, params)

@@ -6,13 +6,13 @@ import os
 import ssl
 
 from aiosmtpd.controller import Controller
-from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from assist import db, ingest
+from assist import db, ingest, runtime
 from assist.errors import BadWebhook, NotSendable, PortBusy
 from assist.models import Direction, Message, RawEmail
+from assist.settings import host_and_port
 from channels import email as email_channel
 from channels.addresses import mask
 
@@ -35,15 +35,15 @@ def _save_raw(session, data: bytes, mail_from: str) -> RawEmail:
     return raw
 
 
-def receive(app: Flask, data: bytes, mail_from: str, recipient: str = "") -> RawEmail:
+def receive(rt: runtime.Runtime, data: bytes, mail_from: str, recipient: str = "") -> RawEmail:
     """Store a received message durably, then ingest it; raises only if it could not be stored."""
-    with app.app_context():
+    with runtime.bind(rt):
         session = db.session()
         raw = _save_raw(session, data, mail_from)
         if raw.message_id is not None:
             return raw  # a resend of a message already ingested
         try:
-            inbound = email_channel.parse_email(data, recipient=recipient or app.config["TEAM_EMAIL"])
+            inbound = email_channel.parse_email(data, recipient=recipient or rt.settings.team_email)
         except BadWebhook as exc:
             raw.error = str(exc)[:500]
             session.commit()
@@ -55,54 +55,53 @@ def receive(app: Flask, data: bytes, mail_from: str, recipient: str = "") -> Raw
         return raw
 
 
-def start_server(app: Flask) -> Controller:
+def start_server(rt: runtime.Runtime) -> Controller:
     """Start the inbound SMTP server (aiosmtpd Controller) on SMTP_LISTEN; stop it with .stop().
 
     Raises:
         PortBusy: something else listens on SMTP_LISTEN.
     """
-    config = app.config
-    host, _, port = config["SMTP_LISTEN"].rpartition(":")
+    settings = rt.settings
+    host, port = host_and_port(settings.smtp_listen)
     handler = email_channel.InboundHandler(
-        accepts=email_channel.accepts_for(config["INBOUND_EMAIL"]),
-        store=lambda data, mail_from: receive(app, data, mail_from))
-    options = {}
-    if config["SMTP_TLS_CERT"]:  # STARTTLS offered, and required before MAIL
+        accepts=email_channel.accepts_for(settings.inbound_email),
+        store=lambda data, mail_from: receive(rt, data, mail_from))
+    options: dict = {}
+    if settings.smtp_tls_cert:  # STARTTLS offered, and required before MAIL
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(config["SMTP_TLS_CERT"], config["SMTP_TLS_KEY"] or None)
+        context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
         options.update(tls_context=context, require_starttls=True)
-    if config["SMTP_AUTH_USER"]:  # a submission-style server: senders must log in (over TLS when it is on)
-        options.update(authenticator=email_channel.password_authenticator(config["SMTP_AUTH_USER"],
-                                                                          config["SMTP_AUTH_PASSWORD"]),
-                       auth_required=True, auth_require_tls=bool(config["SMTP_TLS_CERT"]))
-    controller = Controller(handler, hostname=host or "127.0.0.1", port=int(port),
-                            data_size_limit=config["SMTP_MAX_BYTES"], server_hostname=config["SMTP_HOSTNAME"],
-                            **options)
+    if settings.smtp_auth_user:  # a submission-style server: senders must log in (over TLS when it is on)
+        options.update(authenticator=email_channel.password_authenticator(settings.smtp_auth_user,
+                                                                          settings.smtp_auth_password),
+                       auth_required=True, auth_require_tls=bool(settings.smtp_tls_cert))
+    controller = Controller(handler, hostname=host, port=port, data_size_limit=settings.smtp_max_bytes,
+                            server_hostname=settings.smtp_hostname, **options)
     try:
         controller.start()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise PortBusy(f"SMTP_LISTEN {config['SMTP_LISTEN']} is busy ({reason}): "
+        raise PortBusy(f"SMTP_LISTEN {settings.smtp_listen} is busy ({reason}): "
                        "set SMTP_LISTEN to a free host:port") from None
     log.info("SMTP server listening on %s:%s for %s", controller.hostname, controller.port,
-             ", ".join(config["INBOUND_EMAIL"]))
+             ", ".join(settings.inbound_email))
     return controller
 
 
 def send(message: Message) -> str:
     """Send an outbound email message on its case's thread through the relay; return its Message-ID."""
-    config = current_app.config
-    if not config.get("SMTP_RELAY"):
+    settings = runtime.settings()
+    if not settings.smtp_relay:
         raise NotSendable("SMTP_RELAY is not configured")
     case = message.case
     earlier = [m for m in case.messages if m.channel == "email" and m.channel_id and m.id != message.id]
     last_inbound = next((m for m in reversed(earlier) if m.direction == Direction.INBOUND), None)
     reply = email_channel.build_reply(
-        team=config["TEAM_EMAIL"], to=message.recipient, subject=(last_inbound.subject if last_inbound else "") or "",
+        team=settings.team_email, to=message.recipient, subject=(last_inbound.subject if last_inbound else "") or "",
         body=message.text, case_id=case.id, in_reply_to=last_inbound.channel_id if last_inbound else None,
         references=[m.channel_id for m in earlier], automated=message.author_id is None)
-    host, _, port = config["SMTP_RELAY"].rpartition(":")
-    email_channel.send_email(reply, host=host, port=int(port), starttls=config["SMTP_RELAY_STARTTLS"],
-                             username=config["SMTP_RELAY_USER"], password=config["SMTP_RELAY_PASSWORD"])
+    host, port = host_and_port(settings.smtp_relay)
+    email_channel.send_email(reply, host=host, port=port, starttls=settings.smtp_relay_starttls,
+                             username=settings.smtp_relay_user, password=settings.smtp_relay_password)
     log.info("sent email message %s to %s", message.id, mask(message.recipient))
     return reply["Message-ID"]

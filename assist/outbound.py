@@ -1,18 +1,20 @@
 """Outbound messages: store a reply, then hand it to a send job on the customer's channel."""
 
 import logging
+from typing import TYPE_CHECKING
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from twilio.rest import Client
 
-from assist import audit, clock, queues
+from assist import audit, clock, background, runtime
 from assist.errors import NotSendable
 from assist.models import Case, DeliveryStatus, Direction, Message, User
-from assist.urls import public_base_url
 from channels.message import Channel
-from channels.sms import StatusReport, segment_count
+from channels.message import StatusReport
+from channels.segments import segment_count
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def create_reply(session: Session, case: Case, text: str, *, author: User | None
     same_channel = last_inbound is not None and last_inbound.channel == channel
     message = Message(
         case=case, contact=contact, direction=Direction.OUTBOUND, channel=channel, author=author,
-        sender=last_inbound.recipient if same_channel else current_app.config["TWILIO_FROM_NUMBER"],
+        sender=last_inbound.recipient if same_channel else runtime.settings().twilio_from_number,
         recipient=recipient, text=text, original=text,
         in_reply_to_id=last_inbound.id if same_channel else None,
         segments=segment_count(text) if channel == Channel.SMS else None,
@@ -61,16 +63,17 @@ def enqueue_send(message: Message) -> None:
     if message.delivery_status != DeliveryStatus.PENDING:
         return
     urgent = message.case is not None and message.case.urgency == "critical"
-    queues.enqueue("assist.jobs.send_message", message.id, queue_name="critical" if urgent else "default",
-                   retry=queues.send_retry())
+    background.enqueue("assist.jobs.send_message", message.id, queue_name="critical" if urgent else "default",
+                   retry=background.send_retry())
 
 
-def twilio_client() -> Client:
+def twilio_client() -> "Client":
     """A Twilio REST client; in sandbox mode it talks to the service's own fake of the API."""
-    config = current_app.config
-    client = Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
-    api_url = config.get("TWILIO_API_URL") or (
-        f"{public_base_url()}/sandbox/twilio" if config["TWILIO_SANDBOX"] else None)
+    from twilio.rest import Client  # imported when first needed: it takes a while
+    rt = runtime.current()
+    settings = rt.settings
+    client = Client(settings.account_sid, settings.auth_token)
+    api_url = settings.twilio_api_url or (f"{rt.base_url()}/sandbox/twilio" if settings.sandbox else None)
     if api_url:
         client.api.base_url = api_url
     return client

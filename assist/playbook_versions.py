@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, playbooks
+from assist import audit, clock, playbooks, runtime
 from assist.models import PlaybookVersion, User
 from assist.playbooks import Playbook, PlaybookError, TestResult
 
@@ -89,10 +89,8 @@ def seed(session: Session, folder: Path | None = None) -> int:
 
 
 def _seed_dir() -> Path:
-    """PLAYBOOKS_DIR of the running app, else the shipped playbooks."""
-    from flask import current_app, has_app_context
-
-    configured = current_app.config.get("PLAYBOOKS_DIR") if has_app_context() else None
+    """PLAYBOOKS_DIR of the bound runtime, else the shipped playbooks."""
+    configured = runtime.settings().playbooks_dir if runtime.bound() else None
     return Path(configured) if configured else playbooks.default_dir()
 
 

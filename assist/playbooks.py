@@ -14,7 +14,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assist.triage.labels import CATEGORY, EMOTION, QUEUES, URGENCY
-from channels.sms import segment_count
+from channels.segments import segment_count
 
 def default_dir() -> Path:
     """The playbooks shipped with the package (the checkout's playbooks/ in an editable install)."""

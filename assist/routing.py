@@ -1,14 +1,11 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from zoneinfo import ZoneInfo
-
-from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, playbook_versions, playbooks, queues
+from assist import audit, clock, playbook_versions, playbooks, background, runtime
 from assist.models import (OPEN_STATUSES, Booking, Case, CaseStatus, DeliveryStatus, Direction, Message, User,
                            UserRole)
 from assist.triage import Triage
@@ -102,7 +99,7 @@ def schedule_sla_check(case: Case, *, now: datetime | None = None, again: bool =
     delay = max(case.first_response_due_at - now, timedelta(0)) + SLA_SLACK
     queue_name = "critical" if case.priority == 1 else "default"
     job_id = None if again else f"sla-{case.id}-{int(case.first_response_due_at.timestamp())}"
-    queues.queue(queue_name).enqueue_in(delay, "assist.jobs.check_first_response", case.id, job_id=job_id)
+    background.queue(queue_name).enqueue_in(delay, "assist.jobs.check_first_response", case.id, job_id=job_id)
 
 
 def overdue_cases(now: datetime):
@@ -147,9 +144,7 @@ def lead_for(session: Session, queue: str) -> User | None:
 
 def after_hours(now: datetime) -> bool:
     """Whether now is outside BUSINESS_HOURS in BUSINESS_TIMEZONE."""
-    opens, closes = (time.fromisoformat(t) for t in current_app.config["BUSINESS_HOURS"].split("-"))
-    local = now.astimezone(ZoneInfo(current_app.config["BUSINESS_TIMEZONE"])).time()
-    return not (opens <= local < closes)
+    return not runtime.settings().in_business_hours(now)
 
 
 def assign(session: Session, case: Case, now: datetime) -> User | None:

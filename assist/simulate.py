@@ -1,13 +1,24 @@
-"""Play the customer: post correctly signed Twilio webhooks to a running service."""
+"""Play the customer against a running service: signed Twilio webhooks (SMS, a whole call through the
+phone network player) and email over SMTP."""
 
 import secrets
+import smtplib
 import socket
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.utils import make_msgid
 
 import requests
 from twilio.request_validator import RequestValidator
 
-from channels.sms import segment_count
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assist.models import User
+from assist.settings import host_and_port
+from channels.segments import segment_count
 
 TIMEOUT = 15  # seconds: Twilio gives up on a webhook after 15 s too
 
@@ -60,3 +71,69 @@ def deliver_twiml_replies(twiml: str, inbound: dict, auth_token: str) -> list[st
                       "ApiVersion": "2010-04-01"}
             post_signed(element.get("action"), params, auth_token).raise_for_status()
     return texts
+
+
+def send_email(smtp_listen: str, *, from_: str, to: str, subject: str, text: str) -> str:
+    """Send text as an email over a real SMTP session to the server at smtp_listen; return its Message-ID.
+
+    Raises:
+        OSError, smtplib.SMTPException: the server is down or refused it.
+    """
+    message = EmailMessage()
+    message["From"], message["To"] = from_, to
+    message["Subject"], message["Message-ID"] = subject, make_msgid(domain="customer.example")
+    message.set_content(text)
+    host, port = host_and_port(smtp_listen)
+    with smtplib.SMTP(host, port, timeout=30) as session:
+        session.send_message(message)
+    return message["Message-ID"]
+
+
+CALL_PATIENCE = 15  # seconds a simulated caller waits in a queue for the phones to pick up
+
+
+def play_call(session: Session, rt, *, from_: str, digits: str | None, speech: str, answers: bool,
+              echo: Callable[[str], None]):
+    """Play a whole call as Twilio would: the caller presses digits or says speech, every phone the service
+    rings (the agents' with a phone, the on-call one) picks up and presses 1 when answers. Each webhook and
+    its TwiML goes to echo. Returns the caller (phone_network.Caller: what they heard, when a person rang).
+
+    Raises:
+        phone_network.CallFailed: the service answered a webhook with an error.
+        OSError: the service cannot be reached.
+    """
+    from assist.phone_network import Network, Phone
+
+    settings, base = rt.settings, rt.base_url()
+
+    def post(url, params, token):
+        response = post_signed(url, params, token)
+        shown = {k: v for k, v in params.items() if k not in ("AccountSid", "ApiVersion", "Caller", "Called")}
+        echo(f"--> POST {url.removeprefix(base)} {shown}\n<-- {response.status_code} {response.text}")
+        return response
+
+    network = Network(base, auth_token=settings.auth_token, account_sid=settings.account_sid,
+                      team_number=settings.twilio_from_number, post=post)
+    numbers = list(session.scalars(select(User.phone).where(User.phone.is_not(None))))
+    for number in numbers + [settings.on_call_number] * bool(settings.on_call_number):
+        network.add_phone(Phone(number, answers=answers))
+    caller = network.incoming(from_)
+    if digits:
+        caller.press(digits)
+    if speech and caller.state == "gathering":
+        caller.say(speech)
+    if caller.state == "gathering":  # the menu: leave a message
+        caller.press("1")
+    deadline = time.monotonic() + CALL_PATIENCE
+    while caller.state == "queued" and time.monotonic() < deadline:
+        network.ring()  # the phones the worker rang pick up (or not)
+        if caller.state == "queued":
+            caller.wait(10)
+            time.sleep(0.3)
+    if caller.state == "recording":
+        caller.leave_message(12, speech or "please call me back")
+    elif caller.state == "bridged":
+        network.hang_up_bridge(caller) if not caller.waiting else caller.hang_up()
+    elif caller.state != "ended":
+        caller.hang_up()
+    return caller

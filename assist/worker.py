@@ -4,11 +4,10 @@ import logging
 import threading
 
 import redis
-from flask import Flask
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
-from assist import jobs, queues
+from assist import background, jobs, runtime
 
 log = logging.getLogger(__name__)
 
@@ -18,25 +17,25 @@ PERIODIC = (
 )
 
 
-class AppWorker(SimpleWorker):
-    """Run each job in a fresh app context of one long-lived app, in this process.
+class RuntimeWorker(SimpleWorker):
+    """Run each job with the service's runtime bound, in this process.
 
-    SimpleWorker (no fork per job) keeps the app, its database pool and the
-    Twilio client warm; a job's own app context gives it a fresh DB session.
+    SimpleWorker (no fork per job) keeps the database pool and the Twilio client warm; each job's
+    own scope gives it a fresh database session.
     """
 
-    def __init__(self, *args, app: Flask, **kwargs):
+    def __init__(self, *args, runtime: runtime.Runtime, **kwargs):
         super().__init__(*args, **kwargs)
-        self.app = app
+        self.runtime = runtime
 
     def execute_job(self, job, queue):
-        with self.app.app_context():
+        with runtime.bind(self.runtime):
             return super().execute_job(job, queue)
 
 
-def make_worker(app: Flask) -> AppWorker:
-    with app.app_context():
-        return AppWorker(queues.queues(), connection=queues.connection(), app=app)
+def make_worker(rt: runtime.Runtime) -> RuntimeWorker:
+    with runtime.bind(rt):
+        return RuntimeWorker(background.queues(), connection=background.connection(), runtime=rt)
 
 
 def periodic_jobs(connection: redis.Redis) -> CronScheduler:
@@ -69,9 +68,9 @@ class Ticker(threading.Thread):
             self.stopped.wait(max(1.0, self.cron.calculate_sleep_interval()))
 
 
-def run(app: Flask, *, burst: bool = False, logging_level: str = "INFO") -> None:
+def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO") -> None:
     """Work the queues with RQ's scheduler (and, unless burst, the periodic jobs) until stopped."""
-    worker = make_worker(app)
+    worker = make_worker(rt)
     ticker = None if burst else Ticker(periodic_jobs(worker.connection))
     if ticker is not None:
         ticker.start()

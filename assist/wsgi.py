@@ -2,8 +2,8 @@
 
 import sys
 
-from assist.app import create_app
-from assist.config import ConfigError
+from assist.web.app import create_app
+from assist.errors import ConfigError
 
 try:
     app = create_app()

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from assist import db
-from assist.app import create_app
+from assist.web.app import create_app
 from assist.simulate import sms_params
 
 TOKEN = "bench-auth-token"
@@ -31,12 +31,12 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="assist-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
     db.upgrade(url)
-    app = create_app({"DATABASE_URL": url, "EMBEDDED_REDIS_PATH": str(folder / "redis.db"),
-                      "TWILIO_AUTH_TOKEN": TOKEN, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"})
+    app = create_app(environ={"DATABASE_URL": url, "INSTANCE_PATH": str(folder), "TWILIO_AUTH_TOKEN": TOKEN,
+                              "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"})
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_BASE_URL"] = base
+    app.extensions["runtime"].configure(public_base_url=base)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     validator, http = RequestValidator(TOKEN), requests.Session()

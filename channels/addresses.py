@@ -2,7 +2,7 @@
 
 import phonenumbers
 
-from assist.errors import InvalidAddress
+from channels.errors import InvalidAddress
 
 DEFAULT_REGION = "US"  # numbers written without a country code
 

@@ -14,7 +14,7 @@ from email.utils import getaddresses, make_msgid, parseaddr
 
 import nh3
 
-from assist.errors import BadWebhook, InvalidAddress
+from channels.errors import BadWebhook, InvalidAddress
 from channels.addresses import mask, normalize_email
 from channels.email_text import triage_text
 from channels.message import Attachment, Channel, InboundMessage

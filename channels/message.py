@@ -57,3 +57,13 @@ class IngestResult:
     duplicate: bool
     reply: str | None  # text to answer on the channel at once, if any
     reply_id: int | None = None  # the stored outbound message holding that reply
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A delivery status callback for an outbound message."""
+
+    message_sid: str
+    status: str  # queued, sent, delivered, undelivered or failed (channels.sms.STATUSES)
+    error_code: str | None
+    message_id: int | None  # the service's own id, carried in the callback URL

@@ -1,18 +1,15 @@
 """The SMS channel: Twilio's messaging webhooks in, TwiML and Twilio's REST API out."""
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from flask import Blueprint, Response, abort, request
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from assist.errors import BadWebhook, InvalidAddress, UnknownStatus
-from assist.urls import external_url
 from channels.addresses import normalize_phone
-from channels.message import Attachment, Channel, IngestResult, InboundMessage, Keyword
-from channels.twilio_webhook import verify_twilio_signature
+from channels.errors import BadWebhook, InvalidAddress, UnknownStatus
+from channels.message import Attachment, Channel, IngestResult, InboundMessage, Keyword, StatusReport
+
 
 log = logging.getLogger(__name__)
 
@@ -38,52 +35,6 @@ STATUSES: dict[str, str] = {
     "failed": "failed",
     "canceled": "failed",
 }
-
-# GSM 03.38: the basic set costs one septet, the extension set two (escape + char).
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
-GSM7_SINGLE, GSM7_MULTI = 160, 153  # septets per segment (a multipart header takes 7)
-UCS2_SINGLE, UCS2_MULTI = 70, 67  # UTF-16 code units per segment
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """A delivery status callback for an outbound message."""
-
-    message_sid: str
-    status: str  # one of STATUSES' values
-    error_code: str | None
-    message_id: int | None  # the service's own id, carried in the callback URL
-
-
-def encoding(text: str) -> str:
-    """Return "GSM-7" when every character fits the GSM 03.38 alphabet, else "UCS-2"."""
-    return "GSM-7" if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else "UCS-2"
-
-
-def segment_count(text: str) -> int:
-    """Count the SMS segments text is split into, as the carrier network does."""
-    if not text:
-        return 1
-    if encoding(text) == "GSM-7":
-        units = [2 if c in GSM7_EXTENSION else 1 for c in text]
-        single, multi = GSM7_SINGLE, GSM7_MULTI
-    else:
-        units = [2 if ord(c) > 0xFFFF else 1 for c in text]  # astral characters are surrogate pairs
-        single, multi = UCS2_SINGLE, UCS2_MULTI
-    if sum(units) <= single:
-        return 1
-    # An escape pair or a surrogate pair is never split across two segments.
-    segments, used = 1, 0
-    for size in units:
-        if used + size > multi:
-            segments, used = segments + 1, 0
-        used += size
-    return segments
-
 
 def keyword_of(body: str) -> Keyword | None:
     """Return the carrier keyword body consists of, if any."""
@@ -154,43 +105,14 @@ def parse_status(form: Mapping[str, str], args: Mapping[str, str]) -> StatusRepo
     )
 
 
-def twiml_reply(result: IngestResult) -> str:
-    """Answer Twilio with the reply as TwiML; its status callbacks come back to /twilio/sms/status."""
+def twiml_reply(result: IngestResult, status_url: str | None) -> str:
+    """Answer Twilio with the reply as TwiML; its status callbacks go to status_url (the message's own)."""
     response = MessagingResponse()
     if result.reply:
-        response.message(result.reply, action=external_url("sms.status", message=result.reply_id), method="POST")
+        response.message(result.reply, action=status_url, method="POST")
     return str(response)
 
 
 def send_sms(client: Client, *, from_: str, to: str, body: str, status_callback: str) -> str:
     """Send one SMS through Twilio's REST API and return its MessageSid."""
     return client.messages.create(from_=from_, to=to, body=body, status_callback=status_callback).sid
-
-
-def create_blueprint(
-    ingest: Callable[[InboundMessage], IngestResult],
-    record_status: Callable[[StatusReport], None],
-) -> Blueprint:
-    """Return the webhook blueprint, wired to the core's ingest and status recorder."""
-    bp = Blueprint("sms", __name__)
-
-    @bp.post("/twilio/sms")
-    @verify_twilio_signature
-    def inbound():
-        try:
-            message = parse_sms(request.form, request.headers)
-        except BadWebhook as exc:
-            abort(400, str(exc))
-        return Response(twiml_reply(ingest(message)), mimetype="text/xml")
-
-    @bp.post("/twilio/sms/status")
-    @verify_twilio_signature
-    def status():
-        try:
-            report = parse_status(request.form, request.args)
-        except (BadWebhook, UnknownStatus) as exc:
-            abort(400, str(exc))
-        record_status(report)
-        return "", 204
-
-    return bp

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from assist import db, queues
-from assist.app import create_app
-from assist.auth import create_user
+from assist import background, db, runtime
 from assist.clock import SetClock
 from assist.models import UserRole
+from assist.settings import SANDBOX_ACCOUNT_SID
 from assist.simulate import post_signed
+from assist.users import create_user
+from assist.web.app import create_app
 from assist.worker import make_worker
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -31,7 +32,7 @@ IN_CI = os.environ.get("CI") == "true"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AUTH_TOKEN = "test-auth-token-0123456789"
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+ACCOUNT_SID = SANDBOX_ACCOUNT_SID  # the app fixture runs in sandbox mode: the SDK talks to its fake API
 TEAM_NUMBER = "+15005550006"
 PASSWORD = "correct horse battery"
 SOON = 10  # seconds: drain() waits for scheduled jobs due within this (send retries), not for SLA checks
@@ -154,11 +155,18 @@ def noisy_environment(monkeypatch):
 @pytest.fixture
 def app(database_url, redis_connection, tmp_path, clock):
     redis_connection.flushdb()
-    app = create_app({"TESTING": True, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_SANDBOX": True},
-                     environ=test_environment(database_url, tmp_path / "instance"), clock=clock)
+    app = create_app({"TESTING": True}, environ=test_environment(database_url, tmp_path / "instance"), clock=clock)
     yield app
-    with app.app_context():
-        db.engine().dispose()
+    runtime_of(app).close()
+
+
+def runtime_of(app) -> runtime.Runtime:
+    return app.extensions["runtime"]
+
+
+def configure(app, **changes) -> None:
+    """Change some of the app's settings for one test (they are checked as at startup)."""
+    runtime_of(app).configure(**changes)
 
 
 @pytest.fixture
@@ -168,6 +176,10 @@ def client(app):
 
 @pytest.fixture
 def runner(app):
+    """Flask's CLI runner, with the service's commands on the app (`assist` finds them in assist.cli)."""
+    from assist import cli
+
+    cli.init_app(app)
     return app.test_cli_runner()
 
 
@@ -195,7 +207,7 @@ class Twilio:
 
 @pytest.fixture
 def twilio(app, client):
-    return Twilio(app, client, app.config["PUBLIC_BASE_URL"])
+    return Twilio(app, client, runtime_of(app).settings.public_base_url)
 
 
 class LiveServer:
@@ -203,7 +215,7 @@ class LiveServer:
         app.config["PROPAGATE_EXCEPTIONS"] = False  # a view's error is logged with its traceback, then 500
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["PUBLIC_BASE_URL"] = self.url
+        configure(app, public_base_url=self.url)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -226,10 +238,10 @@ def drain(app):
     """
 
     def run(timeout: float = 20.0, logging_level: str = "WARNING", soon: int = SOON) -> None:
-        worker = make_worker(app)
+        worker = make_worker(runtime_of(app))
         deadline = time.monotonic() + timeout
         with app.app_context():
-            all_queues = queues.queues()
+            all_queues = background.queues()
             while time.monotonic() < deadline:
                 worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
                 waiting = sum(q.count + len(ScheduledJobRegistry(queue=q).get_jobs_to_schedule(int(time.time()) + soon))

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from assist.auth import issue_api_token
+from assist.users import issue_api_token
 from assist.ingest import ingest
 from assist.models import Event, User, UserRole
 from channels.message import Channel, InboundMessage
@@ -98,12 +98,13 @@ def test_session_cookie_is_http_only(client, make_user):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_secure_cookies_behind_an_https_public_url(tmp_path, monkeypatch):
-    from assist import config
+@pytest.mark.parametrize("public_url, secure", [("https://assist.example.org", True), ("http://127.0.0.1:5000", False)])
+def test_cookies_are_secure_behind_an_https_public_url(tmp_path, public_url, secure):
+    from assist.web.app import create_app
 
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://assist.example.org")
-    settings = config.load(str(tmp_path))
-    assert settings["SESSION_COOKIE_SECURE"] and settings["REMEMBER_COOKIE_SECURE"]
+    app = create_app(environ={"INSTANCE_PATH": str(tmp_path), "PUBLIC_BASE_URL": public_url})
+    assert app.config["SESSION_COOKIE_SECURE"] is secure and app.config["REMEMBER_COOKIE_SECURE"] is secure
+    app.extensions["runtime"].close()
 
 
 # -- the JSON API ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import select
 
-from assist import queues, sandbox
+from assist import background, sandbox
 from assist.models import Call, CallLeg, Case, Contact, Event, LegStatus, Message, Note, Presence, User, UserRole
 from assist.phone_network import Network, Phone
 from conftest import ACCOUNT_SID, AUTH_TOKEN, TEAM_NUMBER, business_time, IN_HOURS
@@ -126,13 +126,13 @@ def test_a_critical_caller_is_bridged_to_the_first_agent_who_presses_1(network, 
     assert "call you back" not in said(caller)  # no promise of a later call while a person is being rung
 
     network.drain()  # the job rings both agents at once
-    placed = {c["to"]: c for c in sandbox.placed_calls(queues.connection())}
+    placed = {c["to"]: c for c in sandbox.placed_calls(background.connection())}
     assert set(placed) == {AGENT_A, AGENT_B}
     [agent] = network.ring(AGENT_A)  # Ana picks up first and presses 1; Ben's phone is still ringing
     assert "Emergency call: critical, pet health, caller" in said(agent)
     assert caller.state == agent.state == "bridged" and said(caller).endswith("Connecting you now.")
     network.drain()  # the other offer is cancelled through the Calls API
-    assert {c["to"]: c["status"] for c in sandbox.placed_calls(queues.connection())}[AGENT_B] == "canceled"
+    assert {c["to"]: c["status"] for c in sandbox.placed_calls(background.connection())}[AGENT_B] == "canceled"
     assert network.ring() == []  # Ben's phone stops ringing
 
     caller.hang_up()
@@ -202,7 +202,7 @@ def test_a_caller_who_hangs_up_in_the_queue_gets_a_callback_task_at_the_top(netw
     from assist.cases import list_cases
 
     assert list_cases(session, open_only=True)[0].id == case.id
-    statuses = {c["to"]: c["status"] for c in sandbox.placed_calls(queues.connection())}
+    statuses = {c["to"]: c["status"] for c in sandbox.placed_calls(background.connection())}
     assert statuses == {AGENT_A: "canceled", AGENT_B: "canceled"}  # the offers stopped ringing
     assert network.ring() == []
 
@@ -213,7 +213,7 @@ def test_pressing_0_reaches_a_person_from_the_greeting(network, agents, session)
     caller.press("0")
     assert caller.state == "queued"
     network.drain()
-    placed = sandbox.placed_calls(queues.connection())
+    placed = sandbox.placed_calls(background.connection())
     assert len(placed) == 1  # support: one agent at a time
     [agent] = network.ring()
     assert "asked for a person" in said(agent) and caller.state == "bridged"
@@ -337,7 +337,7 @@ def test_after_hours_nothing_claims_a_text_was_sent_to_an_opted_out_caller(netwo
     caller.say("question about my payout schedule")
     assert "We've sent you a text" not in said(caller) and "leave a message" in said(caller)
     network.drain()
-    assert sandbox.sent_messages(queues.connection()) == []
+    assert sandbox.sent_messages(background.connection()) == []
 
 
 def test_the_sandbox_calls_api_creates_updates_and_lists_calls_with_the_real_sdk(app, live_server, runner):
@@ -415,7 +415,7 @@ def test_take_call_and_call_back_from_the_console_ring_the_agents_phone(network,
     token = csrf_token(queue)
     assert client.post(f"/calls/{call.id}/take", data={"csrf_token": token}).status_code == 302
     network.drain()
-    placed = [c for c in sandbox.placed_calls(queues.connection()) if c["to"] == AGENT_A]
+    placed = [c for c in sandbox.placed_calls(background.connection()) if c["to"] == AGENT_A]
     assert len(placed) == 2  # the automatic offer, and the one Ana asked for
 
     case_page = client.get(f"/cases/{call.case_id}").get_data(as_text=True)

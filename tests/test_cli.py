@@ -69,7 +69,7 @@ def test_cases_list_json(runner, session):
 
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
-SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "sandbox", "simulate",
+SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "sandbox", "settings", "simulate",
                     "smtp", "train", "users", "worker"}
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from assist.app import create_app
-from assist.config import SANDBOX_AUTH_TOKEN, ConfigError
+from assist.errors import ConfigError
+from assist.settings import SANDBOX_AUTH_TOKEN
+from assist.web.app import create_app
 from processes import BASE_ENVIRONMENT
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
@@ -40,12 +41,13 @@ def test_each_process_stops_with_one_line_naming_the_missing_secret(command, tmp
 
 def test_sandbox_mode_needs_no_settings_and_keeps_its_key_in_the_instance_folder(tmp_path):
     app = create_app(environ={"INSTANCE_PATH": str(tmp_path)})
-    assert app.config["TWILIO_SANDBOX"] and app.config["TWILIO_AUTH_TOKEN"] == SANDBOX_AUTH_TOKEN
+    settings = app.extensions["runtime"].settings
+    assert settings.sandbox and settings.auth_token == SANDBOX_AUTH_TOKEN
     assert app.config["SECRET_KEY"] == (tmp_path / "secret_key").read_text()
     assert create_app(environ={"INSTANCE_PATH": str(tmp_path)}).config["SECRET_KEY"] == app.config["SECRET_KEY"]
 
 
 def test_with_its_secrets_production_starts(tmp_path):
     app = create_app(environ={**PRODUCTION, "INSTANCE_PATH": str(tmp_path)})
-    assert not app.config["TWILIO_SANDBOX"] and app.config["SECRET_KEY"] == "a-real-secret-key"
+    assert not app.extensions["runtime"].settings.sandbox and app.config["SECRET_KEY"] == "a-real-secret-key"
     assert "sandbox.outbox_page" not in app.view_functions  # no fake Twilio API in production

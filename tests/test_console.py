@@ -4,7 +4,7 @@ import time
 
 from sqlalchemy import select
 
-from assist import queues, sandbox
+from assist import background, sandbox
 from assist.models import Case, CaseStatus, Note, UserRole
 from assist.simulate import sms_params
 from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
@@ -43,7 +43,7 @@ def test_a_note_is_never_sent_and_escalation_records_the_brief(client, login, li
     client.post(f"/cases/{case.id}/note", data={"text": "Called the parents; ambulance on the way", "csrf_token": token})
     drain()
     with app.app_context():
-        assert all("ambulance" not in m["body"] for m in sandbox.sent_messages(queues.connection()))
+        assert all("ambulance" not in m["body"] for m in sandbox.sent_messages(background.connection()))
     brief_page = client.get(f"/cases/{case.id}/escalate").get_data(as_text=True)
     assert "What happened:" in brief_page and "Timeline:" in brief_page and "critical" in brief_page
     assert "Open questions:" in brief_page and "ambulance" in brief_page

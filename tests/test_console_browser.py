@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from assist import members, queues, sandbox
+from assist import members, background, sandbox
 from assist.models import Case, Note, UserRole
 from assist.simulate import sms_params
 from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, need_service
@@ -96,7 +96,7 @@ def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_us
     page.wait_for_selector("text=Reply queued.")
     drain()
     with app.app_context():
-        bodies = [m["body"] for m in sandbox.sent_messages(queues.connection())]
+        bodies = [m["body"] for m in sandbox.sent_messages(background.connection())]
     assert bodies == [sent_text]
 
     page.keyboard.press("n")
@@ -105,7 +105,7 @@ def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_us
     page.wait_for_selector("li.note >> text=emergency vet on 5th")
     drain()
     with app.app_context():
-        assert [m["body"] for m in sandbox.sent_messages(queues.connection())] == [sent_text]
+        assert [m["body"] for m in sandbox.sent_messages(background.connection())] == [sent_text]
     page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
 
     page.keyboard.press("e")

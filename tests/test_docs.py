@@ -1,17 +1,24 @@
-"""The README documents every setting the code reads."""
+"""The README documents every setting the code reads, and the processes production runs."""
 
+import re
 from pathlib import Path
 
-import pytest
-
-from assist.config import ENVIRONMENT
+from assist.settings import Settings, markdown_table
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", sorted(ENVIRONMENT))
-def test_every_environment_variable_is_in_the_readme_table(name):
-    assert f"| `{name}` |" in README
+def test_the_readme_configuration_table_is_the_one_generated_from_the_settings():
+    table = re.search(r"<!-- generated from assist/settings.py[^\n]*-->\n(.*?)\n<!-- end of the generated table -->",
+                      README, re.DOTALL)
+    assert table is not None, "the README lost its generated table's markers"
+    assert table.group(1) == markdown_table(), "regenerate it: assist settings --table"
+
+
+def test_the_table_has_one_row_per_setting_with_a_description():
+    rows = markdown_table().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [name.upper() for name in Settings.model_fields]
+    assert all(field.description for field in Settings.model_fields.values())
 
 
 def section(title: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from assist import mail, sandbox
 from assist.models import Case, Direction, Message, RawEmail
-from conftest import count
+from conftest import configure, count, runtime_of
 
 TEAM = "incidents@incident-team.test"
 ANN = "ann@example.com"
@@ -39,9 +39,9 @@ class Sink:
 
 @pytest.fixture
 def smtp_server(app):
-    app.config.update(SMTP_LISTEN=f"127.0.0.1:{free_port()}", SMTP_MAX_BYTES=200_000,
-                      INBOUND_EMAIL=[TEAM, "@claims.incident-team.test"], TEAM_EMAIL=TEAM)
-    controller = mail.start_server(app)
+    configure(app, smtp_listen=f"127.0.0.1:{free_port()}", smtp_max_bytes=200_000,
+              inbound_email=(TEAM, "@claims.incident-team.test"), team_email=TEAM)
+    controller = mail.start_server(runtime_of(app))
     yield controller
     controller.stop()
 
@@ -52,7 +52,7 @@ def sink(app):
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    app.config["SMTP_RELAY"] = f"127.0.0.1:{port}"
+    configure(app, smtp_relay=f"127.0.0.1:{port}")
     yield handler
     controller.stop()
 
@@ -377,9 +377,9 @@ def test_starttls_and_auth_when_configured(app, session, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                     "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    app.config.update(SMTP_LISTEN=f"127.0.0.1:{free_port()}", INBOUND_EMAIL=[TEAM], SMTP_TLS_CERT=str(cert),
-                      SMTP_TLS_KEY=str(key), SMTP_AUTH_USER="relay", SMTP_AUTH_PASSWORD="s3cret-pass")
-    controller = mail.start_server(app)
+    configure(app, smtp_listen=f"127.0.0.1:{free_port()}", inbound_email=(TEAM,), smtp_tls_cert=str(cert),
+              smtp_tls_key=str(key), smtp_auth_user="relay", smtp_auth_password="s3cret-pass")
+    controller = mail.start_server(runtime_of(app))
     client_tls = ssl.create_default_context()
     client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # a self-signed test certificate
     try:

@@ -5,10 +5,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import select
 
-from assist import outbound, queues, sandbox
+from assist import outbound, background, sandbox
 from assist.models import Case, Contact, DeliveryStatus, Direction, Event, Message
 from assist.simulate import sms_params
-from conftest import ACCOUNT_SID, TEAM_NUMBER, count, load_fixture
+from conftest import ACCOUNT_SID, TEAM_NUMBER, configure, count, load_fixture, runtime_of
 
 CUSTOMER = "+15035550199"
 
@@ -19,7 +19,7 @@ def sms(body: str, sender: str = CUSTOMER) -> dict:
 
 def sent(app) -> list[dict]:
     with app.app_context():
-        return sandbox.sent_messages(queues.connection())
+        return sandbox.sent_messages(background.connection())
 
 
 def reply_to_case(app, case_id: int, text: str) -> int:
@@ -105,14 +105,14 @@ def test_a_500_from_twilio_is_retried_and_then_marked_failed(app, live_server, d
     live_server.post_signed("/twilio/sms", sms("refund please"))
     case = session.scalars(select(Case)).one()
     with app.app_context():
-        sandbox.fail_next(queues.connection(), 10)  # more than the tries: a lasting outage
+        sandbox.fail_next(background.connection(), 10)  # more than the tries: a lasting outage
     message_id = reply_to_case(app, case.id, "We are looking at the charge now.")
     drain()
 
     session.expire_all()
     message = session.get(Message, message_id)
     assert message.delivery_status == DeliveryStatus.FAILED
-    assert message.attempts == 1 + len(app.config["SEND_RETRY_INTERVALS"])
+    assert message.attempts == 1 + len(runtime_of(app).settings.send_retry_intervals)
     assert "500" in message.error
     assert sent(app) == []
     failures = session.scalars(select(Event).where(Event.kind == "message.send_failed")).all()
@@ -127,7 +127,7 @@ def test_a_passing_outage_is_retried_until_it_is_sent(app, live_server, drain, s
     live_server.post_signed("/twilio/sms", sms("refund please"))
     case = session.scalars(select(Case)).one()
     with app.app_context():
-        sandbox.fail_next(queues.connection(), 1)
+        sandbox.fail_next(background.connection(), 1)
     message_id = reply_to_case(app, case.id, "Refund issued.")
     drain()
     session.expire_all()
@@ -202,7 +202,7 @@ def test_logs_carry_no_phone_numbers_or_message_text(app, live_server, drain, se
     live_server.post_signed("/twilio/sms", sms("my neighbour threatened me"))
     case = session.scalars(select(Case)).one()
     with app.app_context():
-        sandbox.fail_next(queues.connection(), 1)
+        sandbox.fail_next(background.connection(), 1)
     reply_to_case(app, case.id, "Are you somewhere safe right now?")
     drain(logging_level="DEBUG")
     assert "send of message" in caplog.text and "sandbox status callbacks" in caplog.text and "sent message" in caplog.text
@@ -211,7 +211,7 @@ def test_logs_carry_no_phone_numbers_or_message_text(app, live_server, drain, se
 
 
 def test_an_email_reply_without_a_relay_fails_visibly_without_retries(app, session, drain):
-    app.config["SMTP_RELAY"] = ""
+    configure(app, smtp_relay="")
     from assist.ingest import ingest
     from channels.message import Channel, InboundMessage
 
@@ -269,7 +269,7 @@ def test_twilio_error_21610_on_a_send_marks_the_contact_opted_out(app, live_serv
     live_server.post_signed("/twilio/sms", sms("sitter never came"))
     case = session.scalars(select(Case)).one()
     with app.app_context():
-        sandbox.carrier_opt_out(queues.connection(), CUSTOMER)
+        sandbox.carrier_opt_out(background.connection(), CUSTOMER)
     message_id = reply_to_case(app, case.id, "Calling the backup sitter now.")
     drain()
     session.expire_all()

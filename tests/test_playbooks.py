@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from assist import playbooks
 from assist.cli import main
 from assist.playbooks import PlaybookError, decide, load_dir, parse, render
-from channels.sms import segment_count
+from channels.segments import segment_count
 
 VALID = """\
 id: lost-pet-now

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from assist import outbound, playbook_versions, queues, routing
+from assist import outbound, playbook_versions, background, routing
 from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Direction, Event, Message, UserRole
 from assist.simulate import sms_params
 from channels.message import Channel, InboundMessage
-from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBER, business_time
+from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBER, business_time, configure
 
 pytestmark = AT_ANY_HOUR
 
@@ -85,7 +85,7 @@ def test_templates_get_the_members_context(session):
 def scheduled_sla_job(app, case) -> tuple[ScheduledJobRegistry, str, datetime]:
     """The case's scheduled SLA check on the real Redis: its registry, id and (real) run time."""
     with app.app_context():
-        registry = ScheduledJobRegistry(queue=queues.queue("critical"))
+        registry = ScheduledJobRegistry(queue=background.queue("critical"))
         [job_id] = registry.get_job_ids()
         at = registry.get_scheduled_time(job_id)
     return registry, job_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)
@@ -96,7 +96,7 @@ def run_now(app, registry, job_id) -> None:
     from rq.job import Job
 
     with app.app_context():
-        registry.schedule(Job.fetch(job_id, connection=queues.connection()), datetime.now(timezone.utc) - timedelta(seconds=1))
+        registry.schedule(Job.fetch(job_id, connection=background.connection()), datetime.now(timezone.utc) - timedelta(seconds=1))
 
 
 def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain, make_user, clock):
@@ -145,7 +145,7 @@ def sweep(app, drain) -> None:
     from assist.worker import periodic_jobs
 
     with app.app_context():
-        assert [job.func_name for job in periodic_jobs(queues.connection()).enqueue_jobs()] == [
+        assert [job.func_name for job in periodic_jobs(background.connection()).enqueue_jobs()] == [
             "assist.jobs.sweep_overdue_cases"]
     drain()
 
@@ -181,7 +181,7 @@ def test_a_case_answered_only_by_a_failed_send_is_escalated(app, live_server, se
     session.commit()
     assert not routing.check_first_response(session, case, case.first_response_due_at + timedelta(seconds=1))
     with app.app_context():
-        sandbox.fail_next(queues.connection(), 10)  # Twilio keeps failing: every try of the send fails
+        sandbox.fail_next(background.connection(), 10)  # Twilio keeps failing: every try of the send fails
         outbound.enqueue_send(reply)
     drain()
     session.expire_all()
@@ -216,7 +216,7 @@ def _ingest_sms(session, sid: str, text: str, sender: str = CUSTOMER):
 
 
 def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, session, clock):
-    from assist.auth import create_user
+    from assist.users import create_user
     from assist.models import UserRole
 
     clock.set(business_time(IN_HOURS))  # staffed: no on-call rule
@@ -239,7 +239,7 @@ def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, sessi
 
 
 def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session, clock):
-    from assist.auth import create_user
+    from assist.users import create_user
     from assist.models import UserRole
 
     clock.set(business_time(AFTER_HOURS))
@@ -256,8 +256,8 @@ def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session, cl
 
 
 def test_after_hours_is_read_in_the_business_time_zone(app):
+    configure(app, business_hours="09:00-17:00", business_timezone="America/Chicago")
     with app.app_context():
-        app.config.update(BUSINESS_HOURS="09:00-17:00", BUSINESS_TIMEZONE="America/Chicago")
         noon_chicago = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)  # 12:00 in Chicago
         assert not routing.after_hours(noon_chicago)
         assert routing.after_hours(datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc))

@@ -1,18 +1,20 @@
 """The SMS channel: parsing Twilio's posts, signatures, keywords, segments, and the webhook end to end."""
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from assist.app import create_app
+from assist.web.app import create_app
 
 from assist.errors import BadWebhook, UnknownStatus
 from assist.models import Case, Contact, DeliveryStatus, Direction, Message
 from channels.message import Keyword
-from channels.sms import keyword_of, parse_sms, parse_status, segment_count
-from conftest import AUTH_TOKEN, FIXTURES, count, load_fixture
+from channels.segments import segment_count
+from channels.sms import keyword_of, parse_sms, parse_status
+from conftest import AUTH_TOKEN, FIXTURES, count, load_fixture, runtime_of
 
 INBOUND = sorted(p.name for p in (FIXTURES / "sms").glob("inbound_*.json"))
 STATUS = sorted(p.name for p in (FIXTURES / "sms").glob("status_*.json"))
@@ -166,7 +168,9 @@ def test_missing_parameters_get_400_with_a_clear_message(twilio, session, drop, 
 
 
 def test_behind_a_proxy_the_forwarded_public_url_is_verified(app, session):
-    proxied = create_app({**app.config, "PUBLIC_BASE_URL": None, "TRUSTED_PROXIES": 1})
+    environ = {name.upper(): str(value) for name, value in runtime_of(app).settings.model_dump().items()
+               if isinstance(value, (str, int, Path)) and value != ""}
+    proxied = create_app({"TESTING": True}, environ={**environ, "PUBLIC_BASE_URL": "", "TRUSTED_PROXIES": "1"})
     client = proxied.test_client()
     form = load_fixture("sms/inbound_plain.json")
     signature = RequestValidator(AUTH_TOKEN).compute_signature("https://assist.example.org/twilio/sms", form)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from assist.models import Case, Direction, Message, Note
-from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time
+from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time, configure, runtime_of
 
 pytestmark = AT_ANY_HOUR
 
@@ -77,7 +77,7 @@ def test_a_critical_caller_hears_one_short_line_and_waits_in_a_queue_of_their_ow
 
 
 def test_with_nobody_to_ring_a_critical_call_goes_to_the_on_call_phone_screened(app, call, twilio):
-    app.config["ON_CALL_NUMBER"] = "+15035550999"
+    configure(app, on_call_number="+15035550999")
     root = call("/twilio/voice/gather?attempt=1", SpeechResult="the dog i'm walking bit a child and there is blood")
     dial = root.find("Dial")
     assert dial.get("answerOnBridge") == "true" and dial.get("timeout") == "20" and "/twilio/voice/dialed" in \
@@ -94,7 +94,7 @@ def test_the_callers_environment_does_not_reach_the_app(app, noisy_environment):
 
     assert os.environ["BUSINESS_HOURS"] == noisy_environment["BUSINESS_HOURS"]
     for name in noisy_environment:
-        assert app.config[name] != noisy_environment[name], name
+        assert getattr(runtime_of(app).settings, name.lower()) != noisy_environment[name], name
 
 
 def test_a_calm_caller_gets_the_playbook_reply_a_menu_and_voicemail(call, clock):
@@ -144,7 +144,7 @@ def test_pressing_0_reaches_a_person_at_any_point(call, path):
 
 
 def test_a_text_back_is_sent_by_sms(live_server, session, drain, app, clock):
-    from assist import queues, sandbox
+    from assist import background, sandbox
 
     clock.set(business_time(IN_HOURS))
     live_server.post_signed("/twilio/voice/gather?attempt=1", {**CALL, "SpeechResult": "question about a payout"})
@@ -152,7 +152,7 @@ def test_a_text_back_is_sent_by_sms(live_server, session, drain, app, clock):
     assert [verb.tag for verb in ET.fromstring(response.content)] == ["Say", "Hangup"]
     drain()
     with app.app_context():
-        [sent] = sandbox.sent_messages(queues.connection())
+        [sent] = sandbox.sent_messages(background.connection())
     assert sent["to"] == CALLER and "following up on your call" in sent["body"]
 
 
@@ -213,10 +213,10 @@ def test_simulate_call_for_an_emergency_with_nobody_to_take_it_ends_in_voicemail
 
 def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_get_voicemail_and_a_text(
         app, live_server, session, drain, clock):
-    from assist import queues, sandbox
+    from assist import background, sandbox
 
     clock.set(business_time(AFTER_HOURS))
-    app.config["ON_CALL_NUMBER"] = "+15035550999"
+    configure(app, on_call_number="+15035550999")
     critical = live_server.post_signed("/twilio/voice/gather?attempt=1",
                                        {**CALL, "SpeechResult": "my cat ate lilies and is drooling"})
     assert ET.fromstring(critical.content).find("Dial/Number").text == "+15035550999"
@@ -227,4 +227,4 @@ def test_after_hours_critical_calls_still_reach_the_on_call_person_and_the_rest_
     assert "We've sent you a text" in calm.text
     drain()
     with app.app_context():
-        assert [m["to"] for m in sandbox.sent_messages(queues.connection())] == ["+15035550802"]
+        assert [m["to"] for m in sandbox.sent_messages(background.connection())] == ["+15035550802"]

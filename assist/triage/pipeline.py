@@ -5,7 +5,7 @@ import math
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import spacy
@@ -15,6 +15,7 @@ from spacy.tokens import Doc
 from assist.triage import features, rules  # noqa: F401  (they register the model and the rules)
 from assist.triage.labels import LABELS, URGENCY
 from assist.triage.normalize import MAX_CHARS, Normalized, Speller, normalize
+from assist.triage.result import Triage
 from channels.email_text import split_subject, triage_text
 
 MODEL_DIR = Path(__file__).with_name("model")
@@ -31,22 +32,6 @@ SPANISH_HINT = re.compile(r"[áéíóúñ¿¡]|\b(el|la|los|las|que|qué|de|del|
                           r"hola|perro|gato|cuidadora?|ayuda)\b", re.IGNORECASE)
 
 _lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Triage:
-    urgency: str
-    emotion: str
-    category: str
-    scores: dict[str, dict[str, float]]
-    evidence: list[dict] = field(default_factory=list)
-    language: str = "en"
-    model_version: str = ""
-    critical_probability: float = 0.0  # calibrated: the rules and the classifier together
-    possible_emergency: bool = False  # not critical, but too likely to be one to wait: ask the customer
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

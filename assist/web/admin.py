@@ -7,8 +7,9 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from assist import audit, auth, db
-from assist.auth import role_required
+from assist import audit, db
+from assist import users as accounts
+from assist.web.auth import role_required
 from assist.errors import InvalidAddress
 from assist.models import User, UserRole
 from channels.addresses import normalize_email
@@ -27,7 +28,7 @@ class UserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), valid_email])
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     role = SelectField("Role", choices=[r.value for r in UserRole])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=auth.MIN_PASSWORD_LENGTH)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)])
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -43,7 +44,7 @@ def users():
             status = 403
         else:
             try:
-                user = auth.create_user(session, email=form.email.data, name=form.name.data, role=role,
+                user = accounts.create_user(session, email=form.email.data, name=form.name.data, role=role,
                                         password=form.password.data)
             except ValueError as exc:
                 flash(str(exc), "error")

@@ -7,9 +7,9 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from assist import audit, auth, briefs, calls, clock, db, live, outbound, playbook_versions, playbooks, routing
+from assist import audit, users, briefs, calls, clock, db, events, outbound, playbook_versions, playbooks, routing
 from assist.errors import NotSendable
-from assist.auth import role_required
+from assist.web.auth import role_required
 from assist.cases import list_cases
 from assist.models import Call, CallState, Case, CaseStatus, Note, Presence, UserRole
 from assist.triage.labels import QUEUES
@@ -102,7 +102,7 @@ def me():
         form.presence.data = current_user.presence.value
     elif form.validate():
         try:
-            phone = auth.agent_phone(form.phone.data)
+            phone = users.agent_phone(form.phone.data)
         except ValueError as exc:
             form.phone.errors.append(str(exc))
         else:
@@ -228,7 +228,7 @@ def escalate(case_id: int):
 
 def _commit_and_tell(case: Case) -> None:
     db.session().commit()
-    live.publish("case", case_id=case.id)
+    events.publish("case", case_id=case.id)
 
 
 def _get_case(case_id: int) -> Case:

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from assist import clock, db
-from assist.auth import role_required
+from assist.web.auth import role_required
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, Direction, Message, User, UserRole
 from assist.triage.labels import CATEGORY, QUEUES, URGENCY
 

@@ -8,7 +8,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from assist import db, playbook_versions, playbooks, triage
-from assist.auth import role_required
+from assist.web.auth import role_required
 from assist.models import UserRole
 from assist.playbook_versions import PublishBlocked
 from assist.triage.labels import QUEUES

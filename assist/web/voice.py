@@ -4,12 +4,12 @@ Set the number's "A call comes in" to POST <PUBLIC_BASE_URL>/twilio/voice and "C
 to POST <PUBLIC_BASE_URL>/twilio/voice/status. Every other URL is given to Twilio in the TwiML.
 """
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 
-from assist import calls, clock, db
+from assist import calls, db, runtime
 from assist.errors import BadWebhook
-from assist.urls import external_url
-from channels.twilio_webhook import verify_twilio_signature
+from assist.web.urls import external_url
+from assist.web.twilio import verify_twilio_signature
 
 bp = Blueprint("voice", __name__, url_prefix="/twilio/voice")
 
@@ -18,10 +18,6 @@ MAX_ATTEMPT = 9
 
 def _urls(step: str, **params) -> str:
     return external_url(f"voice.{step}", **params)
-
-
-def _settings() -> calls.Settings:
-    return calls.Settings.from_config(current_app.config, clock.now())
 
 
 def _twiml(text: str) -> Response:
@@ -52,13 +48,13 @@ def incoming():
 def gather():
     attempt = _number("attempt", limit=MAX_ATTEMPT)
     return _twiml(calls.gather(db.session(), request.form, attempt=attempt, silent=bool(request.args.get("silent")),
-                               settings=_settings(), urls=_urls))
+                               settings=runtime.settings(), urls=_urls))
 
 
 @bp.post("/menu")
 @verify_twilio_signature
 def menu():
-    return _twiml(calls.menu(db.session(), request.form, _settings(), _urls))
+    return _twiml(calls.menu(db.session(), request.form, runtime.settings(), _urls))
 
 
 @bp.post("/recorded")
@@ -70,25 +66,25 @@ def recorded():
 @bp.post("/wait")
 @verify_twilio_signature
 def wait():
-    return _twiml(calls.hold(db.session(), _number("call"), request.form, _settings(), _urls))
+    return _twiml(calls.hold(db.session(), _number("call"), request.form, runtime.settings(), _urls))
 
 
 @bp.post("/queued")
 @verify_twilio_signature
 def queued():
-    return _twiml(calls.queued(db.session(), _number("call"), request.form, _settings(), _urls))
+    return _twiml(calls.queued(db.session(), _number("call"), request.form, runtime.settings(), _urls))
 
 
 @bp.post("/dialed")
 @verify_twilio_signature
 def dialed():
-    return _twiml(calls.dialed(db.session(), _number("call"), _number("leg"), request.form, _settings(), _urls))
+    return _twiml(calls.dialed(db.session(), _number("call"), _number("leg"), request.form, runtime.settings(), _urls))
 
 
 @bp.post("/screen")
 @verify_twilio_signature
 def screen():
-    return _twiml(calls.screen(db.session(), _number("leg"), _settings(), _urls))
+    return _twiml(calls.screen(db.session(), _number("leg"), runtime.settings(), _urls))
 
 
 @bp.post("/screened")
@@ -112,7 +108,7 @@ def leg_ended():
 @bp.post("/leg-status")
 @verify_twilio_signature
 def leg_status():
-    calls.leg_status(db.session(), _number("leg"), request.form, _settings())
+    calls.leg_status(db.session(), _number("leg"), request.form, runtime.settings())
     return "", 204
 
 

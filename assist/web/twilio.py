@@ -3,8 +3,10 @@
 import functools
 import logging
 
-from flask import abort, current_app, request
+from flask import abort, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+from assist import runtime
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +18,10 @@ def signed_url() -> str:
     wins; otherwise the request URL is used, and behind a proxy the scheme and
     host come from X-Forwarded-* (ProxyFix, enabled by TRUSTED_PROXIES).
     """
-    base = current_app.config.get("PUBLIC_BASE_URL")
+    base = runtime.settings().public_base_url
     if not base:
         return request.url
-    return base.rstrip("/") + request.full_path.removesuffix("?")
+    return base + request.full_path.removesuffix("?")
 
 
 def verify_twilio_signature(view):
@@ -29,7 +31,7 @@ def verify_twilio_signature(view):
     def wrapper(*args, **kwargs):
         signature = request.headers.get("X-Twilio-Signature", "")
         algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
-        validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
+        validator = RequestValidator(runtime.settings().auth_token)
         if not signature or not validator.validate(signed_url(), request.form, signature, algorithm):
             log.warning("refused %s: bad or missing X-Twilio-Signature", request.path)
             abort(403, "X-Twilio-Signature does not match this request")

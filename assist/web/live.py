@@ -1,41 +1,30 @@
-"""Live console updates: events published on Redis pub/sub, streamed to browsers as server-sent events.
+"""Live console updates: the events of assist.events streamed to browsers as server-sent events."""
 
-Any process (web, worker) publishes; every web process relays to its own browsers, so updates
-reach every console whichever process handled the message.
-"""
-
-import json
 import logging
 import time
 
 from flask import Blueprint, Response, stream_with_context
 
-from assist import queues
-from assist.auth import role_required
+from assist import background, events as live_events
 from assist.models import UserRole
+from assist.web.auth import role_required
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "console:events"
 HEARTBEAT = 15  # seconds between keep-alive comments, so proxies keep the stream open
 
 bp = Blueprint("live", __name__)
 
 
-def publish(kind: str, **data) -> None:
-    """Tell every console something changed (ids only: the browser fetches what it may see)."""
-    queues.connection().publish(CHANNEL, json.dumps({"kind": kind, **data}))
-
-
 @bp.get("/events")
 @role_required(UserRole.AGENT)
 def events():
-    connection = queues.connection()
+    connection = background.connection()
 
     @stream_with_context
     def stream():
         pubsub = connection.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(CHANNEL)
+        pubsub.subscribe(live_events.CHANNEL)
         try:
             yield "retry: 2000\n\n"
             last = time.monotonic()

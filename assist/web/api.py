@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, jsonify, request
 
 from assist import db
-from assist.auth import token_required
+from assist.web.auth import token_required
 from assist.cases import case_to_dict, list_cases, message_to_dict
 from assist.models import Case, CaseStatus
 
