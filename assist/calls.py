@@ -11,17 +11,30 @@ queue. Every step answers TwiML built by channels.voice; every callback is appli
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, contacts, ingest, outbound, background
+from assist import audit, background, cases, clock, contacts, ingest, outbound
 from assist.errors import BadWebhook, InvalidAddress
-from assist.models import (Call, CallCallback, CallLeg, CallState, Case, CaseStatus, Contact, LegStatus, Message,
-                           Note, Presence, User)
+from assist.models import (
+    Call,
+    CallCallback,
+    CallLeg,
+    CallState,
+    Case,
+    Contact,
+    LegStatus,
+    Message,
+    Note,
+    Presence,
+    User,
+)
 from assist.settings import Settings
 from channels import voice
 from channels.addresses import normalize_phone
@@ -231,8 +244,7 @@ def abandon(session: Session, call: Call, why: str) -> None:
         return
     call.outcome = "callback"
     case = case_of(session, call)
-    if case.status == CaseStatus.RESOLVED:
-        case.status = CaseStatus.OPEN
+    cases.reopen(session, case, reason="a caller to call back")
     now = clock.now()
     case.first_response_due_at = min(filter(None, [case.first_response_due_at, now]))  # due now
     if call.critical:
@@ -258,7 +270,7 @@ def text_back(session: Session, call: Call) -> bool:
 
 # -- the agents' side ----------------------------------------------------------------------------------------
 
-def available_agents(session: Session, queue: str, now: datetime, *, exclude: set[int] = frozenset()) -> list[User]:
+def available_agents(session: Session, queue: str, now: datetime, *, exclude: Set[int] = frozenset()) -> list[User]:
     """Active members of queue with a phone who are available and not skipped for a missed offer."""
     users = session.scalars(select(User).where(User.active.is_(True), User.presence == Presence.AVAILABLE,
                                                User.phone.is_not(None)).order_by(User.id))
@@ -370,9 +382,9 @@ def screened(session: Session, leg_id: int, form: Mapping[str, str], urls: voice
         session.commit()
         return voice.empty()
     # An offer: the first to press 1 wins, in one conditional UPDATE.
-    won = session.execute(update(Call).where(Call.id == call.id, Call.state == CallState.WAITING)
+    won = cast(CursorResult, session.execute(update(Call).where(Call.id == call.id, Call.state == CallState.WAITING)
                           .values(state=CallState.CONNECTING, answered_by_id=leg.user_id,
-                                  answered_at=clock.now())).rowcount == 1
+                                  answered_at=clock.now()))).rowcount == 1
     if not won:
         leg.status = LegStatus.CANCELED
         session.commit()
@@ -483,13 +495,7 @@ def _cancel_offers(session: Session, call: Call, keep: int | None = None) -> Non
 
 def _first_response(session: Session, call: Call, user: User) -> None:
     """A person answering the call is the case's first response."""
-    case = case_of(session, call)
-    if case.first_response_at is None:
-        case.first_response_at = clock.now()
-    if case.assignee_id is None:
-        case.assignee = user
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.OPEN
+    cases.answered(session, case_of(session, call), user)
 
 
 # -- Twilio's reports after the fact -------------------------------------------------------------------------

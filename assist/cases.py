@@ -1,28 +1,253 @@
-"""Case queries and the one JSON shape of cases and messages (API and CLI)."""
+"""The case service: what people and the service do to a case, and the queue's pages.
 
-from sqlalchemy import case as when_then, select
+Every action changes the case and records it in the audit trail; none commits. The caller ends the
+unit of work with done(), which commits, tells the consoles and queues the send of a reply:
+
+    message = cases.reply(session, case, "We're on it.", author=agent)
+    cases.done(session, case, send=message)
+
+The console, the API, the jobs and the call flow all act through here, so a rule about a case is
+written once.
+"""
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import case as when_then
 from sqlalchemy.orm import Session, selectinload
 
-from assist.models import OPEN_STATUSES, Case, CaseStatus, Message
+from assist import audit, clock, events, outbound
+from assist.models import OPEN_STATUSES, Case, CaseStatus, Message, Note, User, UserRole
 from assist.triage.labels import URGENCY
 
+PAGE_SIZE = 50  # cases per page of the queue
 
-def list_cases(session: Session, *, status: str | None = None, queue: str | None = None,
-               open_only: bool = False, limit: int = 200) -> list[Case]:
-    """Return cases, most urgent first, then the longest waiting."""
-    urgency_rank = when_then(*((Case.urgency == label, rank) for rank, label in enumerate(URGENCY)),
-                             else_=len(URGENCY))
+
+class NotFound(LookupError):
+    """No case has this id."""
+
+
+def get(session: Session, case_id: int) -> Case:
+    """The case with this id.
+
+    Raises:
+        NotFound: there is none.
+    """
+    found = session.get(Case, case_id)
+    if found is None:
+        raise NotFound(f"no case {case_id}")
+    return found
+
+
+# -- actions --------------------------------------------------------------------------------------------------
+
+def _opened(case: Case) -> None:
+    if case.status == CaseStatus.NEW:
+        case.status = CaseStatus.OPEN
+
+
+def claim(session: Session, case: Case, user: User) -> None:
+    """An agent takes the case: theirs, and open."""
+    case.assignee = user
+    _opened(case)
+    audit.record(session, "case.claimed", actor=user, case=case)
+
+
+def assign(session: Session, case: Case, user: User, *, reason: str, actor: User | None = None) -> None:
+    """Give the case to user (routing does, by the queue's load; a lead may)."""
+    case.assignee = user
+    audit.record(session, "case.assigned", actor=actor, case=case, assignee_id=user.id, queue=case.queue,
+                 reason=reason)
+
+
+def answered(session: Session, case: Case, user: User) -> None:
+    """A person took the customer's call: the case's first response, theirs unless someone has it."""
+    if case.first_response_at is None:
+        case.first_response_at = clock.now()
+    if case.assignee_id is None:
+        case.assignee = user
+    _opened(case)
+
+
+def reply(session: Session, case: Case, text: str, *, author: User | None, channel: str | None = None) -> Message:
+    """Store a reply to the customer on channel (default: the one they last used); done(send=) sends it.
+
+    Raises:
+        NotSendable: the contact has no address on that channel.
+    """
+    message = outbound.create_reply(session, case, text, author=author, channel=channel)
+    if author is not None:
+        _opened(case)
+    return message
+
+
+def note(session: Session, case: Case, text: str, *, author: User | None, kind: str = "note") -> Note:
+    """An internal note (never sent to the customer): an agent's, an escalation brief, a voicemail."""
+    added = Note(case_id=case.id, author=author, kind=kind, text=text)
+    session.add(added)
+    audit.record(session, "case.note", actor=author, case=case, note_kind=kind)
+    return added
+
+
+def tick(session: Session, case: Case, item: int, *, actor: User) -> bool:
+    """Tick (or untick) an item of the playbook's checklist; return whether it is ticked now."""
+    done = set(case.checklist_done or []) ^ {item}
+    case.checklist_done = sorted(done)
+    audit.record(session, "case.checklist", actor=actor, case=case, item=item, done=item in done)
+    return item in done
+
+
+def set_status(session: Session, case: Case, status: CaseStatus, *, actor: User) -> None:
+    """Move the case to status (resolving and reopening as resolve() and reopen() do)."""
+    if status == CaseStatus.RESOLVED:
+        resolve(session, case, actor=actor)
+    elif status == CaseStatus.ESCALATED:
+        escalate(session, case, reason="status", actor=actor)
+    elif case.status == CaseStatus.RESOLVED:
+        reopen(session, case, reason="status", actor=actor, status=status)
+    else:
+        case.status = status
+        audit.record(session, "case.status", actor=actor, case=case, status=status.value)
+
+
+def resolve(session: Session, case: Case, *, actor: User | None) -> None:
+    case.status, case.resolved_at = CaseStatus.RESOLVED, clock.now()
+    audit.record(session, "case.status", actor=actor, case=case, status=CaseStatus.RESOLVED.value)
+
+
+def reopen(session: Session, case: Case, *, reason: str, actor: User | None = None,
+           status: CaseStatus = CaseStatus.OPEN) -> None:
+    """A resolved case is open again: the customer wrote on its thread, called, or an agent reopened it."""
+    if case.status != CaseStatus.RESOLVED:
+        return
+    case.status, case.resolved_at = status, None
+    audit.record(session, "case.reopened", actor=actor, case=case, reason=reason)
+
+
+def escalate(session: Session, case: Case, *, reason: str, actor: User | None = None,
+             brief: str | None = None) -> User | None:
+    """Hand the case to the lead of its queue (any lead when the queue has none), with the agent's brief.
+
+    The console escalates (reason "agent"), and so does a first-response SLA nobody met ("sla").
+    Returns the lead, or None when there is no active lead (the case stays escalated, in its queue).
+    """
+    lead = lead_for(session, case.queue)
+    if brief:
+        note(session, case, brief, author=actor, kind="brief")
+    case.status = CaseStatus.ESCALATED
+    if lead is not None:
+        case.assignee = lead
+    audit.record(session, "case.escalated", actor=actor, case=case, reason=reason, lead_id=lead.id if lead else None)
+    return lead
+
+
+def lead_for(session: Session, queue: str) -> User | None:
+    """The lead who answers for a queue: an active lead of that queue, else any active lead."""
+    leads = session.scalars(select(User).where(User.role == UserRole.LEAD, User.active.is_(True))
+                            .order_by(User.id)).all()
+    return next((u for u in leads if queue in (u.queues or [])), leads[0] if leads else None)
+
+
+def done(session: Session, *changed: Case, send: Message | None = None) -> None:
+    """End an action: commit, tell every console the cases changed, and queue the send of a stored reply."""
+    session.commit()
+    for case in changed:
+        events.publish("case", case_id=case.id)
+    if send is not None:
+        outbound.enqueue_send(send)
+
+
+# -- the queue ------------------------------------------------------------------------------------------------
+
+def open_load(session: Session) -> dict[int, int]:
+    """How many open cases each assignee holds (user id -> count)."""
+    return dict(session.execute(select(Case.assignee_id, func.count(Case.id))
+                                .where(Case.assignee_id.is_not(None), Case.status.in_(OPEN_STATUSES))
+                                .group_by(Case.assignee_id)).all())
+
+
+def _urgency_rank():
+    return when_then(*((Case.urgency == label, rank) for rank, label in enumerate(URGENCY)), else_=len(URGENCY))
+
+
+def _waiting_since():
+    return func.coalesce(Case.last_inbound_at, Case.created_at)
+
+
+@dataclass(frozen=True)
+class Page:
+    cases: list[Case]
+    next: str | None  # the cursor of the next page; None on the last
+
+
+def cursor_of(case: Case) -> str:
+    rank = URGENCY.index(case.urgency) if case.urgency in URGENCY else len(URGENCY)
+    since = case.last_inbound_at or case.created_at
+    return f"{rank}_{since.isoformat()}_{case.id}"
+
+
+def _after(cursor: str):
+    """The cases after cursor in the queue's order (most urgent, then the longest waiting, then by id).
+
+    Raises:
+        ValueError: the cursor is not one cursor_of() made.
+    """
+    try:
+        rank_text, since_text, id_text = cursor.split("_")
+        rank, since, case_id = int(rank_text), datetime.fromisoformat(since_text), int(id_text)
+    except ValueError:
+        raise ValueError(f"{cursor!r} is not a page cursor") from None
+    if since.tzinfo is None:
+        raise ValueError(f"{cursor!r} is not a page cursor")
+    rank_sql, since_sql = _urgency_rank(), _waiting_since()
+    at = literal(since, Case.last_inbound_at.type)
+    return or_(rank_sql > rank,
+               and_(rank_sql == rank, since_sql > at),
+               and_(rank_sql == rank, since_sql == at, Case.id > case_id))
+
+
+def queue_page(session: Session, *, statuses: Collection[CaseStatus] = OPEN_STATUSES,
+               queues: Collection[str] | None = None, assignee_id: int | None = None, unassigned: bool = False,
+               after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+    """One page of cases, most urgent first, then the longest waiting: those in statuses (default: open)
+    and queues (None: every queue), assigned to assignee_id or unassigned if given, after the cursor.
+
+    The filters and the page are SQL, so a page holds what it says however many other cases are open.
+
+    Raises:
+        ValueError: after is not a page cursor.
+    """
     query = (select(Case).options(selectinload(Case.contact), selectinload(Case.messages),
                                   selectinload(Case.assignee))
-             .order_by(urgency_rank, Case.last_inbound_at.asc(), Case.id).limit(limit))
-    if status:
-        query = query.where(Case.status == CaseStatus(status))
-    elif open_only:
-        query = query.where(Case.status.in_(OPEN_STATUSES))
-    if queue:
-        query = query.where(Case.queue == queue)
-    return list(session.scalars(query))
+             .where(Case.status.in_(list(statuses)))
+             .order_by(_urgency_rank(), _waiting_since(), Case.id).limit(limit + 1))
+    if queues is not None:
+        query = query.where(Case.queue.in_(list(queues)))
+    if assignee_id is not None:
+        query = query.where(Case.assignee_id == assignee_id)
+    if unassigned:
+        query = query.where(Case.assignee_id.is_(None))
+    if after:
+        query = query.where(_after(after))
+    found = list(session.scalars(query))
+    return Page(found[:limit], cursor_of(found[limit - 1]) if len(found) > limit else None)
 
+
+def every(session: Session, **filters) -> Iterator[Case]:
+    """Every case queue_page(**filters) would list, page by page."""
+    after = None
+    while True:
+        page = queue_page(session, after=after, limit=500, **filters)
+        yield from page.cases
+        if page.next is None:
+            return
+        after = page.next
+
+
+# -- the one JSON shape of cases and messages (API and CLI) ---------------------------------------------------
 
 def message_to_dict(message: Message) -> dict:
     return {
@@ -47,7 +272,7 @@ def message_to_dict(message: Message) -> dict:
 
 def case_to_dict(case: Case, *, with_messages: bool = True) -> dict:
     contact = case.contact
-    data = {
+    data: dict[str, Any] = {
         "id": case.id,
         "status": case.status.value,
         "queue": case.queue,

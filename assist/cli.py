@@ -10,6 +10,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
+from channels.message import Channel
+
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +59,11 @@ def init_app(app) -> None:
               help="Where to write the model (default: the shipped model in assist/triage/model).")
 def train(data_dir, output):
     """Train the triage classifiers reproducibly (fixed seed) and write the versioned model."""
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise click.ClickException("training shows its progress with tqdm: pip install 'pawtrust-assist[train]'") \
+            from None
 
     from assist.triage import training
 
@@ -70,7 +76,7 @@ def train(data_dir, output):
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"), required=False)
 @click.option("--text", help="Classify this one message instead of a file.")
-@click.option("--channel", type=click.Choice(["sms", "voice", "email"]), default="sms", show_default=True,
+@click.option("--channel", type=click.Choice([channel.value for channel in Channel]), default="sms", show_default=True,
               help="The channel of --text.")
 def classify(file, text, channel):
     """Triage FILE.jsonl (id, channel, text per line) or --text; print one JSON object per line."""
@@ -173,7 +179,8 @@ def playbooks_check(folder):
 @with_appcontext
 def playbooks_export(folder):
     """Write the published playbooks from the database to FOLDER (default: playbooks/) as YAML."""
-    from assist import db as database, playbook_versions
+    from assist import db as database
+    from assist import playbook_versions
 
     session = database.session()
     playbook_versions.published(session)  # seeds an empty database first
@@ -183,26 +190,26 @@ def playbooks_export(folder):
 
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:
     """Read JSON lines with id, channel and text (and the labels), naming a bad line."""
+    from assist.triage.data import numbered_jsonl
     from assist.triage.labels import LABELS
 
     required = ("id", "channel", "text") + (tuple(LABELS) if labelled else ())
     rows = []
-    for number, line in enumerate(file, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise click.ClickException(f"{file.name}:{number}: not JSON ({exc.msg})") from None
+    try:
+        numbered = list(numbered_jsonl(file, file.name))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for number, row in numbered:
+        where = f"{file.name}:{number}"
         missing = [k for k in required if k not in row]
         if missing:
-            raise click.ClickException(f"{file.name}:{number}: missing {', '.join(missing)}")
-        if row["channel"] not in ("sms", "voice", "email"):
-            raise click.ClickException(f"{file.name}:{number}: unknown channel {row['channel']!r}")
+            raise click.ClickException(f"{where}: missing {', '.join(missing)}")
+        if row["channel"] not in set(Channel):
+            raise click.ClickException(f"{where}: unknown channel {row['channel']!r}")
         if labelled:
             for head, labels in LABELS.items():
                 if row[head] not in labels:
-                    raise click.ClickException(f"{file.name}:{number}: {head} {row[head]!r} is not in the taxonomy")
+                    raise click.ClickException(f"{where}: {head} {row[head]!r} is not in the taxonomy")
         rows.append(row)
     return rows
 
@@ -241,7 +248,8 @@ def users():
 @click.password_option(help="Prompted for when not given.")
 def users_create(email, name, role, queue_names, capacity, on_call, phone, presence, password):
     """Add a user who can log in."""
-    from assist import users, db as database
+    from assist import db as database
+    from assist import users
     from assist.models import Presence, UserRole
 
     session = database.session()
@@ -265,7 +273,8 @@ def users_set(email, phone, presence, queue_names, on_call):
     """Change a user's phone, presence, queues or on-call duty."""
     from sqlalchemy import select
 
-    from assist import audit, users, db as database
+    from assist import audit, users
+    from assist import db as database
     from assist.models import Presence, User
     from assist.triage.labels import QUEUES
 
@@ -301,7 +310,8 @@ def users_token(email):
     """Issue a new API token for EMAIL (printed once; the old one stops working)."""
     from sqlalchemy import select
 
-    from assist import users, db as database
+    from assist import db as database
+    from assist import users
     from assist.models import User
 
     session = database.session()
@@ -322,7 +332,8 @@ def members():
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 def members_import(file):
     """Import members (with pets) or bookings from a CSV FILE."""
-    from assist import db as database, members as member_data
+    from assist import db as database
+    from assist import members as member_data
     from assist.errors import ImportFailed
 
     session = database.session()
@@ -345,10 +356,12 @@ def cases():
 @click.option("--status", type=click.Choice(["new", "open", "pending", "escalated", "resolved"]))
 def cases_list(as_json, status):
     """List cases with their messages."""
+    from assist import cases as case_service
     from assist import db as database
-    from assist.cases import case_to_dict, list_cases
+    from assist.models import CaseStatus
 
-    found = [case_to_dict(c) for c in list_cases(database.session(), status=status, limit=10_000)]
+    statuses = [CaseStatus(status)] if status else list(CaseStatus)
+    found = [case_service.case_to_dict(c) for c in case_service.every(database.session(), statuses=statuses)]
     if as_json:
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
         return
@@ -437,7 +450,8 @@ def simulate_call(from_, digits, nobody_answers, speech):
     """Play a whole call as Twilio would: the caller says SPEECH; every phone the service rings (the
     agents', the on-call one) picks up and presses 1 unless --nobody-answers. Prints each webhook with
     its TwiML, and the seconds of prompts the caller heard before a person's phone rang."""
-    from assist import db as database, simulate as player
+    from assist import db as database
+    from assist import simulate as player
     from assist.phone_network import CallFailed
     from channels.voice import WORDS_PER_MINUTE
 
@@ -506,7 +520,8 @@ def sandbox():
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {messages: [...], emails: [...], calls: [...]}.")
 def sandbox_outbox(as_json):
     """List every outbound message, newest first: how it left (twiml, rest, smtp), to whom, and its status."""
-    from assist import db as database, sandbox as sandbox_outbox_data
+    from assist import db as database
+    from assist import sandbox as sandbox_outbox_data
 
     listed = sandbox_outbox_data.outbox(database.session())
     if as_json:

@@ -5,14 +5,14 @@ The runtime holds one clock (assist.runtime); now() reads the bound runtime's, o
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class SystemClock:
     """The real time, in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class SetClock:
@@ -29,7 +29,7 @@ class SetClock:
         if at.tzinfo is None:
             raise ValueError("set the clock to a timezone-aware time")
         with self._lock:
-            self._at, self._started = at.astimezone(timezone.utc), time.monotonic()
+            self._at, self._started = at.astimezone(UTC), time.monotonic()
 
     def advance(self, seconds: float) -> None:
         self.set(self.now() + timedelta(seconds=seconds))

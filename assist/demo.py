@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from assist import users, clock, members
+from assist import clock, members, users
 from assist.errors import PortBusy
 from assist.models import Presence, User, UserRole
 
@@ -32,7 +32,8 @@ DEMO_USERS = (
 MEMBERS_CSV = """member_id,role,name,phone,email,pet_name,pet_species,pet_breed,pet_notes
 M-1001,owner,Priya Raman,+15550100101,priya.raman@example.com,Fig,dog,miniature dachshund,10 lb; allergic to chicken
 M-1001,owner,Priya Raman,+15550100101,priya.raman@example.com,Olive,cat,domestic shorthair,
-M-1002,owner,Tomás Ortega,+15550100102,tomas.ortega@example.com,Nova,dog,siberian husky,escape artist: double-clip the harness
+M-1002,owner,Tomás Ortega,+15550100102,tomas.ortega@example.com,Nova,dog,siberian husky,\
+escape artist: double-clip the harness
 M-1003,owner,Grace Whitfield,+15550100103,grace.w@example.com,Biscuit,rabbit,holland lop,
 M-2001,sitter,Jordan Lee,+15550100201,jordan.lee@example.com,,,,
 M-2002,sitter,Marisol Vega,+15550100202,marisol.vega@example.com,,,,
@@ -42,8 +43,10 @@ M-2002,sitter,Marisol Vega,+15550100202,marisol.vega@example.com,,,,
 def bookings_csv(now: datetime) -> str:
     day = timedelta(days=1)
     rows = [
-        ("B-5001", "M-1001", "M-2001", "house sitting", now - day, now + 3 * day, "Harrow Lane, Millbourne", "Fig;Olive"),
-        ("B-5002", "M-1002", "M-2002", "dog walking", now - timedelta(hours=1), now + timedelta(hours=1), "Fenwick Ave", "Nova"),
+        ("B-5001", "M-1001", "M-2001", "house sitting", now - day, now + 3 * day,
+         "Harrow Lane, Millbourne", "Fig;Olive"),
+        ("B-5002", "M-1002", "M-2002", "dog walking", now - timedelta(hours=1), now + timedelta(hours=1),
+         "Fenwick Ave", "Nova"),
         ("B-5003", "M-1003", "M-2001", "drop-in visits", now - 10 * day, now - 7 * day, "Quarry Rd", "Biscuit"),
     ]
     lines = ["booking_id,owner_id,sitter_id,service,starts_at,ends_at,location,pets"]
@@ -54,7 +57,8 @@ def bookings_csv(now: datetime) -> str:
 
 # What the demo customers text once the service is up, through the signed webhook.
 DEMO_MESSAGES = (
-    ("+15550100201", "The dachshund I'm sitting (Fig) just ate half a bar of dark chocolate off the counter. What do I do?"),
+    ("+15550100201", "The dachshund I'm sitting (Fig) just ate half a bar of dark chocolate off the counter. "
+                     "What do I do?"),
     ("+15550100102", "Hi, my walker says Nova slipped her harness on Fenwick Ave. Is anyone looking for her??"),
     ("+15550100103", "I was charged twice for the drop-in visits last week, can you refund one of them?"),
 )

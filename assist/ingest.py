@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, contacts, events, outbound, routing, triage
+from assist import audit, cases, clock, contacts, events, outbound, routing, triage
+from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from assist.triage.labels import URGENCY
-from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, DeliveryStatus, Direction, Message
 from channels.addresses import mask
-from channels.message import Channel, IngestResult, InboundMessage, Keyword
+from channels.message import Channel, InboundMessage, IngestResult, Keyword
 from channels.segments import segment_count
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,8 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
 
     case = _thread_case(session, inbound, contact) or open_case(session, contact)
-    if case is not None and not case.is_open:
-        case.status = CaseStatus.OPEN  # the customer answered on a closed case's thread
-        audit.record(session, "case.reopened", case=case)
+    if case is not None:
+        cases.reopen(session, case, reason="the customer wrote on its thread")
     opened = case is None and inbound.keyword not in OPENS_NO_CASE
     if opened:
         case = Case(contact=contact, created_at=now)
@@ -133,23 +132,10 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
     message.language = result.language
     reply, playbook_id = None, None
     if case is not None and message.keyword is None:
-        urgencies = [m.triage["urgency"] for m in case.messages
-                     if m.direction == Direction.INBOUND and m.triage is not None and m.keyword is None]
-        case.urgency = min(urgencies, key=PRIORITY.__getitem__)
-        decision = routing.route(session, case, message, result)
-        # Spoken advice is said on every call; a written reply goes once per case and playbook, and only from
-        # the playbook the case is routed by (a calmer follow-up leaves the case, and its answer, as they are).
-        if message.channel == Channel.VOICE or (case.playbook_id == decision.playbook.id
-                                                and not routing.auto_replied(case, decision.playbook.id)):
-            reply, playbook_id = decision.auto_reply, decision.playbook.id
-    if result.possible_emergency and case is not None and case.danger_asked_at is None and not automated \
-            and not message.contact.opted_out and message.channel in (Channel.SMS, Channel.EMAIL) \
-            and message.keyword is None:
-        question = DANGER_QUESTION.get(result.language, DANGER_QUESTION["en"])
-        reply = question if message.channel == Channel.SMS or not reply else f"{question}\n\n{reply}"
-        case.danger_asked_at = clock.now()
-        audit.record(session, "case.danger_asked", case=case, message=message,
-                     probability=result.critical_probability)
+        reply, playbook_id = _route(session, case, message, result)
+        if result.possible_emergency and case.danger_asked_at is None and not automated \
+                and not message.contact.opted_out and message.channel in (Channel.SMS, Channel.EMAIL):
+            reply = _ask_about_danger(session, case, message, result, reply)
     if message.keyword == Keyword.HELP:
         reply, playbook_id = HELP_TEXT, None  # carriers require HELP to be answered with the program's help
     if automated or (message.contact.opted_out and message.channel != Channel.VOICE):
@@ -167,6 +153,29 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
     session.commit()
     if sent is not None and sent.delivery_status == DeliveryStatus.PENDING:
         outbound.enqueue_send(sent)  # email is answered by a send job, SMS and voice in the webhook's answer
+
+
+def _route(session: Session, case: Case, message: Message, result: triage.Triage) -> tuple[str | None, str | None]:
+    """Set the case's urgency and route it by the playbooks: the playbook's reply and id, if it answers."""
+    urgencies = [m.triage["urgency"] for m in case.messages
+                 if m.direction == Direction.INBOUND and m.triage is not None and m.keyword is None]
+    case.urgency = min(urgencies, key=PRIORITY.__getitem__)
+    decision = routing.route(session, case, message, result)
+    # Spoken advice is said on every call; a written reply goes once per case and playbook, and only from
+    # the playbook the case is routed by (a calmer follow-up leaves the case, and its answer, as they are).
+    if message.channel == Channel.VOICE or (case.playbook_id == decision.playbook.id
+                                            and not routing.auto_replied(case, decision.playbook.id)):
+        return decision.auto_reply, decision.playbook.id
+    return None, None
+
+
+def _ask_about_danger(session: Session, case: Case, message: Message, result: triage.Triage,
+                      reply: str | None) -> str:
+    """A possible emergency: the bot asks its one question (by SMS alone, by email before the reply)."""
+    question = DANGER_QUESTION.get(result.language, DANGER_QUESTION["en"])
+    case.danger_asked_at = clock.now()
+    audit.record(session, "case.danger_asked", case=case, message=message, probability=result.critical_probability)
+    return question if message.channel == Channel.SMS or not reply else f"{question}\n\n{reply}"
 
 
 def _answers_danger_question(case: Case | None, message: Message) -> bool:
@@ -191,11 +200,14 @@ def _confirmed_danger(session: Session, case: Case, message: Message, result: tr
 
 
 def _thread_case(session: Session, inbound: InboundMessage, contact: Contact) -> Case | None:
-    """The case an email answers: by the Message-IDs it references, else by "[Case #N]" of this contact."""
+    """The case of this contact an email answers: by the Message-IDs it references, else by its "[Case #N]".
+
+    Only the contact's own cases: a forwarded thread or a guessed number joins nobody else's case.
+    """
     if inbound.thread_ids:
-        found = session.scalars(select(Message).where(Message.channel == Channel.EMAIL,
-                                                      Message.channel_id.in_(inbound.thread_ids),
-                                                      Message.case_id.is_not(None))
+        found = session.scalars(select(Message).join(Case, Message.case_id == Case.id)
+                                .where(Message.channel == Channel.EMAIL, Message.channel_id.in_(inbound.thread_ids),
+                                       Case.contact_id == contact.id)
                                 .order_by(Message.id.desc())).first()
         if found is not None:
             return found.case

@@ -82,7 +82,8 @@ def _import_member(session: Session, row: dict) -> bool:
         if pet is None:
             pet = Pet(owner=member, name=row["pet_name"])
             session.add(pet)
-        pet.species, pet.breed, pet.notes = row["pet_species"], row.get("pet_breed") or None, row.get("pet_notes") or None
+        pet.species = row["pet_species"]
+        pet.breed, pet.notes = row.get("pet_breed") or None, row.get("pet_notes") or None
     session.flush()
     return created
 

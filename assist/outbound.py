@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, background, runtime
+from assist import audit, background, clock, runtime
 from assist.errors import NotSendable
 from assist.models import Case, DeliveryStatus, Direction, Message, User
-from channels.message import Channel
-from channels.message import StatusReport
+from channels.message import Channel, StatusReport
 from channels.segments import segment_count
 
 if TYPE_CHECKING:

@@ -149,7 +149,7 @@ class Leg:
         elif number is not None:
             self.network.dial(self, verb, number)
         else:
-            raise CallFailed(f"<Dial> without a Number or Queue: {ET.tostring(verb)}")
+            raise CallFailed(f"<Dial> without a Number or Queue: {ET.tostring(verb, encoding='unicode')}")
 
     # -- what the caller does ---------------------------------------------------------------------------------
 

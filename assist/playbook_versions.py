@@ -53,7 +53,7 @@ def _revision(session: Session) -> tuple:
     """What identifies the published set: the database, and its newest publish."""
     newest = session.execute(select(func.max(PlaybookVersion.id), func.max(PlaybookVersion.published_at))
                              .where(PlaybookVersion.published_at.is_not(None))).one()
-    return (str(session.get_bind().url), *newest)
+    return (str(session.get_bind().engine.url), *newest)
 
 
 def published(session: Session) -> tuple[Playbook, ...]:

@@ -13,8 +13,10 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from assist.triage.labels import CATEGORY, EMOTION, QUEUES, URGENCY
+from assist.triage.labels import Category, Emotion, Queue, Urgency
+from channels.message import Channel
 from channels.segments import segment_count
+
 
 def default_dir() -> Path:
     """The playbooks shipped with the package (the checkout's playbooks/ in an editable install)."""
@@ -51,12 +53,7 @@ NEUTRAL_WORDS = {"en": NEUTRAL, "es": NEUTRAL_ES}
 SAMPLE = {**NEUTRAL, "first_name": "Alexandria", "pet_name": "Mr Biscuit", "sitter_name": "Jordan Livingstone",
           "owner_name": "Priyanka Raman", "case_id": "123456", "sla_minutes": "240"}
 
-Channel = Literal["sms", "voice", "email"]
 Role = Literal["owner", "sitter"]
-Urgency = Literal[URGENCY]
-Emotion = Literal[EMOTION]
-Category = Literal[CATEGORY]
-Queue = Literal[QUEUES]
 
 
 class PlaybookError(ValueError):
@@ -123,7 +120,7 @@ class AutoReply(Strict):
 
 
 LANGUAGES = ("es",)  # besides English
-CHANNELS = ("sms", "voice", "email")
+CHANNELS = tuple(Channel)
 
 
 class Suggestions(Strict):
@@ -143,7 +140,7 @@ class Expect(Strict):
 
 class Sample(Strict):
     text: str = Field(min_length=1)
-    channel: Channel = "sms"
+    channel: Channel = Channel.SMS
     role: Role | None = None
     expect: Expect = Expect()
 
@@ -277,7 +274,8 @@ def _validate(text: str, source: str) -> Playbook:
                     for e in exc.errors()]
         raise PlaybookError("\n".join(problems)) from None
     problems = []
-    templates = [(("auto_reply", ch), getattr(playbook.auto_reply, ch)) for ch in CHANNELS]
+    templates: list[tuple[tuple[str | int, ...], str]] = [(("auto_reply", ch), getattr(playbook.auto_reply, ch))
+                                                         for ch in CHANNELS]
     templates += [(("auto_reply", lang, ch), getattr(getattr(playbook.auto_reply, lang), ch))
                   for lang in LANGUAGES if getattr(playbook.auto_reply, lang) is not None
                   for ch in CHANNELS if getattr(getattr(playbook.auto_reply, lang), ch) is not None]
@@ -289,12 +287,13 @@ def _validate(text: str, source: str) -> Playbook:
         if reason:
             problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(map(str, loc))}: {reason}")
     if not problems:
-        for language, loc in [("en", ("auto_reply", "sms"))] + [(lang, ("auto_reply", lang, "sms")) for lang in LANGUAGES]:
+        sms_texts = [("en", ("auto_reply", "sms")), *((lang, ("auto_reply", lang, "sms")) for lang in LANGUAGES)]
+        for language, where in sms_texts:
             if language != "en" and "sms" in playbook.auto_reply.missing(language):
                 continue
             segments = segment_count(render(playbook.auto_reply.text("sms", language), SAMPLE))
             if segments > SMS_MAX_SEGMENTS:
-                problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(loc)}: {segments} SMS "
+                problems.append(f"{source}:{_line_of(lines, where)}: {'.'.join(where)}: {segments} SMS "
                                 f"segments with long names; at most {SMS_MAX_SEGMENTS}")
     if problems:
         raise PlaybookError("\n".join(problems))
@@ -308,7 +307,7 @@ def load_dir(folder: Path | None = None) -> list[Playbook]:
         PlaybookError: every problem of every file, one per line.
     """
     folder = folder or default_dir()
-    playbooks, problems, seen = [], [], {}
+    playbooks, problems, seen = [], [], dict[str, Path]()
     for path in sorted(folder.glob("*.yaml")):
         try:
             playbook = parse(path.read_text(encoding="utf-8"), str(path))

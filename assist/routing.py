@@ -2,12 +2,11 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, playbook_versions, playbooks, background, runtime
-from assist.models import (OPEN_STATUSES, Booking, Case, CaseStatus, DeliveryStatus, Direction, Message, User,
-                           UserRole)
+from assist import audit, background, cases, clock, playbook_versions, playbooks, runtime
+from assist.models import OPEN_STATUSES, Booking, Case, DeliveryStatus, Direction, Message, User
 from assist.triage import Triage
 
 TEAM_NAME = "the incident team"
@@ -18,16 +17,17 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
     """Decide by the playbooks for message; the case keeps the most urgent route it has had."""
     contact = case.contact
     role = contact.member.role.value if contact.member else None
-    decision = playbooks.decide(list(playbook_versions.published(session)), urgency=triage.urgency, emotion=triage.emotion,
-                                category=triage.category, channel=message.channel, text=message.text,
-                                role=role, context=context_of(session, case), language=triage.language)
+    decision = playbooks.decide(list(playbook_versions.published(session)), urgency=triage.urgency,
+                                emotion=triage.emotion, category=triage.category, channel=message.channel,
+                                text=message.text, role=role, context=context_of(session, case),
+                                language=triage.language)
     if case.playbook_id is None or decision.priority < case.priority:
         requeued = case.queue != decision.queue or case.playbook_id is None
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
         if requeued or case.assignee_id is None:
             assign(session, case, clock.now())
         if decision.escalate:
-            lead = lead_for(session, case.queue)
+            lead = cases.lead_for(session, case.queue)
             audit.record(session, "case.lead_alerted", case=case, playbook=decision.playbook.id,
                          lead_id=lead.id if lead else None)
         due = case.created_at + timedelta(minutes=decision.first_response_minutes)
@@ -126,20 +126,10 @@ def check_first_response(session: Session, case: Case, now: datetime) -> bool:
     if not sla_running(case) or now < due or reply_in_flight(session, case):
         return False
     case.sla_breached_at = now
-    case.status = CaseStatus.ESCALATED
-    lead = lead_for(session, case.queue)
-    if lead is not None:
-        case.assignee = lead
+    lead = cases.escalate(session, case, reason="sla")
     audit.record(session, "case.sla_breached", case=case, due=due.isoformat(), queue=case.queue,
                  minutes_late=round((now - due).total_seconds() / 60, 1), lead_id=lead.id if lead else None)
     return True
-
-
-def lead_for(session: Session, queue: str) -> User | None:
-    """The lead who answers for a queue: an active lead of that queue, else any active lead."""
-    leads = session.scalars(select(User).where(User.role == UserRole.LEAD, User.active.is_(True))
-                            .order_by(User.id)).all()
-    return next((u for u in leads if queue in (u.queues or [])), leads[0] if leads else None)
 
 
 def after_hours(now: datetime) -> bool:
@@ -154,18 +144,13 @@ def assign(session: Session, case: Case, now: datetime) -> User | None:
         on_call = session.scalars(select(User).where(User.on_call.is_(True), User.active.is_(True))
                                   .order_by(User.id)).first()
         if on_call is not None:
-            return _give(session, case, on_call, reason="after hours: on call")
-    load = dict(session.execute(select(Case.assignee_id, func.count(Case.id))
-                                .where(Case.assignee_id.is_not(None), Case.status.in_(OPEN_STATUSES))
-                                .group_by(Case.assignee_id)).all())
+            cases.assign(session, case, on_call, reason="after hours: on call")
+            return on_call
+    load = cases.open_load(session)
     members = [u for u in session.scalars(select(User).where(User.active.is_(True)).order_by(User.id))
                if case.queue in (u.queues or []) and load.get(u.id, 0) < u.capacity]
     if not members:
         return None
-    return _give(session, case, min(members, key=lambda u: (load.get(u.id, 0), u.id)), reason="queue")
-
-
-def _give(session: Session, case: Case, user: User, *, reason: str) -> User:
-    case.assignee = user
-    audit.record(session, "case.assigned", case=case, assignee_id=user.id, queue=case.queue, reason=reason)
-    return user
+    chosen = min(members, key=lambda u: (load.get(u.id, 0), u.id))
+    cases.assign(session, case, chosen, reason="queue")
+    return chosen

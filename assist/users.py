@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session, *, email: str, name: str, role: UserRole, password: str, queues: list[str] = (),
+def create_user(session, *, email: str, name: str, role: UserRole, password: str, queues: Sequence[str] = (),
                 capacity: int = 5, on_call: bool = False, phone: str | None = None,
                 presence: Presence = Presence.OFFLINE) -> User:
     """Add a user with a hashed password; the caller commits.

@@ -2,8 +2,8 @@
 
 import sys
 
-from assist.web.app import create_app
 from assist.errors import ConfigError
+from assist.web.app import create_app
 
 try:
     app = create_app()

@@ -17,7 +17,8 @@ def main() -> None:
             start = time.perf_counter()
             subprocess.run([ASSIST, *args], check=True, capture_output=True)
             times.append(time.perf_counter() - start)
-        print(f"assist {' '.join(args):<16} median {statistics.median(times):.3f} s  max {max(times):.3f} s  ({RUNS} runs)")
+        print(f"assist {' '.join(args):<16} median {statistics.median(times):.3f} s  "
+              f"max {max(times):.3f} s  ({RUNS} runs)")
 
 
 if __name__ == "__main__":

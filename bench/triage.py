@@ -8,7 +8,6 @@ Needs the bench extra for the NRC baseline: pip install -e '.[bench]'.
 - nrclex: the NRC emotion lexicon for emotion.
 """
 
-import json
 import re
 import statistics
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 from assist.triage import classify, classify_many, load
-from assist.triage.data import Labelled
+from assist.triage.data import Labelled, read_jsonl
 from assist.triage.evaluate import Report
 from assist.triage.pipeline import prepare
 
@@ -75,7 +74,7 @@ def timed(messages, predict) -> tuple[Report, list[float]]:
 
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(path)
     messages = [Labelled(id=str(r["id"]), channel=r["channel"], text=r["text"], urgency=r["urgency"],
                          emotion=r["emotion"], category=r["category"]) for r in rows]
     load()
@@ -105,7 +104,10 @@ def main() -> None:
         report, latencies = timed(messages, predict)
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        cell = lambda head, value: f"{value:.3f}" if head in heads else "-"
+
+        def cell(head, value, heads=heads):
+            return f"{value:.3f}" if head in heads else "-"
+
         print(f"{name:<10} {cell('u', report.macro_f1('urgency')):>10} {cell('u', report.critical_recall()):>8} "
               f"{cell('u', report.critical_precision()):>9} {cell('e', report.macro_f1('emotion')):>10} "
               f"{cell('c', report.macro_f1('category')):>11} {len(latencies) / (sum(latencies) / 1000):>8.0f} "

@@ -17,8 +17,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from assist import db
-from assist.web.app import create_app
 from assist.simulate import sms_params
+from assist.web.app import create_app
 
 TOKEN = "bench-auth-token"
 

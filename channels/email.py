@@ -7,16 +7,16 @@ import html as html_lib
 import logging
 import re
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid, parseaddr
 
 import nh3
 
-from channels.errors import BadWebhook, InvalidAddress
 from channels.addresses import mask, normalize_email
 from channels.email_text import triage_text
+from channels.errors import BadWebhook, InvalidAddress
 from channels.message import Attachment, Channel, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def parse_email(raw: bytes, *, recipient: str = "") -> InboundMessage:
 class InboundHandler:
     """aiosmtpd handler: only the team's addresses, and the message stored before 250 (else 451)."""
 
-    def __init__(self, accepts: Callable[[str], bool], store: Callable[[bytes, str], None]):
+    def __init__(self, accepts: Callable[[str], bool], store: Callable[[bytes, str], object]):
         self.accepts, self.store = accepts, store
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -135,7 +135,7 @@ class InboundHandler:
         try:
             # Storing talks to the database: never on the event loop.
             await loop.run_in_executor(None, self.store, data, envelope.mail_from or "")
-        except Exception:  # noqa: BLE001 - any failure to store must become a retryable 451, never a 250
+        except Exception:
             log.exception("could not store a message from %s; answered 451", mask(envelope.mail_from or ""))
             return "451 4.3.0 Could not store the message; please try again later"
         return "250 2.0.0 Message accepted"
@@ -154,7 +154,7 @@ def password_authenticator(username: str, password: str):
     return authenticate
 
 
-def accepts_for(allowed: list[str]) -> Callable[[str], bool]:
+def accepts_for(allowed: Sequence[str]) -> Callable[[str], bool]:
     """A RCPT check for INBOUND_EMAIL entries: full addresses or "@domain"s."""
     addresses = {a.lower() for a in allowed if not a.startswith("@")}
     domains = {a.lower() for a in allowed if a.startswith("@")}

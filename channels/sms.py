@@ -8,8 +8,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.addresses import normalize_phone
 from channels.errors import BadWebhook, InvalidAddress, UnknownStatus
-from channels.message import Attachment, Channel, IngestResult, InboundMessage, Keyword, StatusReport
-
+from channels.message import Attachment, Channel, InboundMessage, IngestResult, Keyword, StatusReport
 
 log = logging.getLogger(__name__)
 

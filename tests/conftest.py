@@ -6,7 +6,8 @@ import re
 import threading
 import time
 import uuid
-from datetime import date, datetime, time as clock_time
+from datetime import date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -83,7 +84,8 @@ def database_url(request, tmp_path):
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'assist.db'}"
         db.upgrade(url)
-        return url
+        yield url
+        return
     url = request.getfixturevalue("postgres_database")
     db.upgrade(url)
     engine = db.make_engine(url)
@@ -91,7 +93,23 @@ def database_url(request, tmp_path):
         tables = ", ".join(f'"{t.name}"' for t in db_tables())
         connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     engine.dispose()
-    return url
+    yield url
+    # Whatever the test started is over: a connection still in a transaction is a session left open (it
+    # would hold its locks in production, and block the next test's TRUNCATE here).
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        left = admin.execute("SELECT left(query, 120) FROM pg_stat_activity WHERE datname = %s "
+                             "AND state LIKE 'idle in transaction%%'", (name,)).fetchall()
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    assert not left, f"sessions left in a transaction: {left}"
+
+
+def pytest_generate_tests(metafunc):
+    """Modules marked `pytestmark = pytest.mark.both_databases` run each of their database tests on SQLite
+    and on PostgreSQL (production's), unless a test chooses its own."""
+    if metafunc.definition.get_closest_marker("both_databases") and "database_url" in metafunc.fixturenames \
+            and not any("database_url" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize")):
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 def db_tables():
@@ -144,8 +162,9 @@ AT_ANY_HOUR = [pytest.mark.parametrize("clock", [IN_HOURS, AFTER_HOURS], ids=["1
 @pytest.fixture
 def noisy_environment(monkeypatch):
     """A caller's environment full of settings that the app fixture must not pick up."""
-    noise = {"BUSINESS_HOURS": "00:00-00:01", "BUSINESS_TIMEZONE": "Pacific/Kiritimati", "ON_CALL_NUMBER": "+15550000000",
-             "PUBLIC_BASE_URL": "https://elsewhere.example", "TWILIO_AUTH_TOKEN": "someone-elses-token",
+    noise = {"BUSINESS_HOURS": "00:00-00:01", "BUSINESS_TIMEZONE": "Pacific/Kiritimati",
+             "ON_CALL_NUMBER": "+15550000000", "PUBLIC_BASE_URL": "https://elsewhere.example",
+             "TWILIO_AUTH_TOKEN": "someone-elses-token",
              "DATABASE_URL": "sqlite:////nonexistent/elsewhere.db", "PLAYBOOKS_DIR": "/nonexistent/playbooks"}
     for name, value in noise.items():
         monkeypatch.setenv(name, value)
@@ -227,6 +246,7 @@ class LiveServer:
 def live_server(app):
     server = LiveServer(app)
     yield server
+    assert server.thread.is_alive(), "the live server's thread ended before the test did"
     server.server.shutdown()
 
 
@@ -269,8 +289,8 @@ def make_user(session):
 def login(client, make_user):
     """Log a new user of a role in through the login form (with its CSRF token)."""
 
-    def log_in(role: UserRole = UserRole.AGENT):
-        user = make_user(role)
+    def log_in(role: UserRole = UserRole.AGENT, **details):
+        user = make_user(role, **details)
         page = client.get("/login")
         token = csrf_token(page.get_data(as_text=True))
         response = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})

@@ -1,13 +1,13 @@
 """Logins, roles, CSRF and API tokens."""
 
 import pytest
+from conftest import PASSWORD, csrf_token
 from sqlalchemy import select
 
-from assist.users import issue_api_token
 from assist.ingest import ingest
 from assist.models import Event, User, UserRole
+from assist.users import issue_api_token
 from channels.message import Channel, InboundMessage
-from conftest import PASSWORD, csrf_token
 
 PAGES = ["/", "/cases/1", "/admin/users", "/sandbox/twilio/"]
 

@@ -7,12 +7,12 @@ Twilio documents, in the context it is fetched in (TWIML below, with the doc pag
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import ACCOUNT_SID, AUTH_TOKEN, IN_HOURS, TEAM_NUMBER, business_time
 from sqlalchemy import select
 
 from assist import background, sandbox
 from assist.models import Call, CallLeg, Case, Contact, Event, LegStatus, Message, Note, Presence, User, UserRole
 from assist.phone_network import Network, Phone
-from conftest import ACCOUNT_SID, AUTH_TOKEN, TEAM_NUMBER, business_time, IN_HOURS
 
 CALLER = "+15035550800"
 AGENT_A, AGENT_B, ON_CALL = "+15035551001", "+15035551002", "+15035551999"
@@ -24,7 +24,8 @@ TWIML = {
     "Play": ({"loop", "digits"}, set(), DOCS + "play"),
     "Pause": ({"length"}, set(), DOCS + "pause"),
     "Gather": ({"action", "method", "input", "timeout", "speechTimeout", "numDigits", "finishOnKey", "hints",
-                "language", "profanityFilter", "speechModel", "enhanced", "actionOnEmptyResult", "partialResultCallback"},
+                "language", "profanityFilter", "speechModel", "enhanced", "actionOnEmptyResult",
+                "partialResultCallback"},
                {"Say", "Play", "Pause"}, DOCS + "gather"),
     "Redirect": ({"method"}, set(), DOCS + "redirect"),
     "Record": ({"action", "method", "timeout", "finishOnKey", "maxLength", "playBeep", "trim",
@@ -199,9 +200,9 @@ def test_a_caller_who_hangs_up_in_the_queue_gets_a_callback_task_at_the_top(netw
     call = the_call(session)
     case = session.get(Case, call.case_id)
     assert (case.queue, case.priority, case.urgency) == ("emergency", 1, "critical")
-    from assist.cases import list_cases
+    from assist.cases import queue_page
 
-    assert list_cases(session, open_only=True)[0].id == case.id
+    assert queue_page(session).cases[0].id == case.id
     statuses = {c["to"]: c["status"] for c in sandbox.placed_calls(background.connection())}
     assert statuses == {AGENT_A: "canceled", AGENT_B: "canceled"}  # the offers stopped ringing
     assert network.ring() == []
@@ -395,7 +396,7 @@ def test_simulate_call_plays_the_agents_phone_and_prints_the_seconds_before_it_r
     [result] = results
     assert result.exit_code == 0, result.output
     assert "/twilio/voice/screen" in result.output and "Press 1 to take it." in result.output
-    [line] = [l for l in result.output.splitlines() if l.startswith("prompts before a person's phone rang")]
+    [line] = [out for out in result.output.splitlines() if out.startswith("prompts before a person's phone rang")]
     seconds = float(line.split(", ")[1].split(" s")[0])
     assert seconds <= 15
     assert the_call(session).outcome == "answered"
@@ -408,7 +409,8 @@ def test_take_call_and_call_back_from_the_console_ring_the_agents_phone(network,
     caller = network.incoming(CALLER)
     caller.say(EMERGENCY)
     page = client.get("/login")
-    client.post("/login", data={"email": ana.email, "password": PASSWORD, "csrf_token": csrf_token(page.get_data(as_text=True))})
+    client.post("/login", data={"email": ana.email, "password": PASSWORD,
+                                "csrf_token": csrf_token(page.get_data(as_text=True))})
     queue = client.get("/").get_data(as_text=True)
     assert "waiting on the phone" in queue and "Take call" in queue
     call = the_call(session)
@@ -420,7 +422,8 @@ def test_take_call_and_call_back_from_the_console_ring_the_agents_phone(network,
 
     case_page = client.get(f"/cases/{call.case_id}").get_data(as_text=True)
     assert "Reply by SMS to " + CALLER in case_page and "goes out as a text" in case_page
-    assert client.post(f"/cases/{call.case_id}/call-back", data={"csrf_token": csrf_token(case_page)}).status_code == 302
+    called_back = client.post(f"/cases/{call.case_id}/call-back", data={"csrf_token": csrf_token(case_page)})
+    assert called_back.status_code == 302
     network.drain()
     [callback] = [leg for leg in session.scalars(select(CallLeg).where(CallLeg.kind == "callback"))]
     assert callback.status == LegStatus.RINGING and callback.leg_sid

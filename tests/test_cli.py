@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import BASE_ENVIRONMENT
 from sqlalchemy import select
 
 from assist.ingest import ingest
 from assist.models import Member, User, UserRole
 from assist.simulate import free_port
 from channels.message import Channel, InboundMessage
-from processes import BASE_ENVIRONMENT
 
 
 def test_users_create_and_token(runner, session):
@@ -69,8 +69,8 @@ def test_cases_list_json(runner, session):
 
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
-SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "sandbox", "settings", "simulate",
-                    "smtp", "train", "users", "worker"}
+SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "sandbox", "settings",
+                    "simulate", "smtp", "train", "users", "worker"}
 
 
 def run_assist(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -108,7 +108,8 @@ def test_simulate_help_names_the_settings_it_shares_with_the_service(tmp_path):
 @pytest.mark.parametrize("command, setting, message", [
     (["smtp"], "SMTP_LISTEN", "Error: SMTP_LISTEN 127.0.0.1:{port} is busy (Address already in use): "
                               "set SMTP_LISTEN to a free host:port"),
-    (["demo", "--port", "{port}"], None, "Error: port {port} is busy (Address already in use): pick another with --port"),
+    (["demo", "--port", "{port}"], None,
+     "Error: port {port} is busy (Address already in use): pick another with --port"),
 ], ids=["smtp", "demo"])
 def test_a_busy_port_is_one_clear_line_and_leaves_nothing_running(command, setting, message, tmp_path):
     from processes import running_in

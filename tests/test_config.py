@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import BASE_ENVIRONMENT
 
 from assist.errors import ConfigError
 from assist.settings import SANDBOX_AUTH_TOKEN
 from assist.web.app import create_app
-from processes import BASE_ENVIRONMENT
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
 PRODUCTION = {"TWILIO_ACCOUNT_SID": "AC" + "7" * 32, "TWILIO_AUTH_TOKEN": "a-real-auth-token",

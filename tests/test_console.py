@@ -1,13 +1,19 @@
 """The console over HTTP: actions, notes that are never sent, escalation, the dashboard's roles, escaping."""
 
+import re
 import time
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
 from sqlalchemy import select
 
 from assist import background, sandbox
 from assist.models import Case, CaseStatus, Note, UserRole
 from assist.simulate import sms_params
-from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
+from channels.message import Channel, InboundMessage
+
+pytestmark = pytest.mark.both_databases
 
 CUSTOMER = "+15035550600"
 
@@ -23,12 +29,54 @@ def test_an_agent_cannot_open_the_dashboard_or_search(client, login):
     assert client.get("/dashboard/search?q=x").status_code == 403
 
 
-def test_the_dashboard_shows_queues_breaches_volume_and_load(client, login, live_server, session):
+def _ingest_at(session, clock, at: datetime, text: str, sender: str) -> Case:
+    from assist.ingest import ingest
+
+    clock.set(at)
+    result = ingest(session, InboundMessage(channel=Channel.SMS, channel_id=f"SM{sender[-4:]}{at.timestamp():.0f}",
+                                            sender=sender, recipient=TEAM_NUMBER, text=text, original=text))
+    return session.get(Case, result.case_id)
+
+
+def test_the_dashboard_counts_queues_breaches_and_volume_by_utc_day(client, login, session, clock):
+    now = datetime(2026, 6, 3, 17, 0, tzinfo=UTC)  # noon in Chicago, where the team works
+    # 23:30 UTC on June 2 is June 2; 00:30 UTC on June 3 is still June 2 in Chicago, but a UTC day is June 3.
+    _ingest_at(session, clock, datetime(2026, 6, 2, 23, 30, tzinfo=UTC), "my dog ate rat poison",
+               "+15035550701")
+    _ingest_at(session, clock, datetime(2026, 6, 3, 0, 30, tzinfo=UTC), "the cat ate lilies",
+               "+15035550702")
+    _ingest_at(session, clock, datetime(2026, 5, 20, 12, 0, tzinfo=UTC), "my dog got out",
+               "+15035550703")  # two weeks ago: outside the charts' 7 days
+    payout = _ingest_at(session, clock, now - timedelta(minutes=30), "how do I change my payout account?",
+                        "+15035550704")
+    breached = _ingest_at(session, clock, now - timedelta(minutes=10), "the dog I'm walking bit a kid",
+                          "+15035550705")
+    breached.sla_breached_at = now
+    session.commit()
+    clock.set(now)
+    login(UserRole.SUPERVISOR)
+    page = client.get("/dashboard/").get_data(as_text=True)
+
+    def card(queue: str) -> str:
+        return re.search(rf'data-queue="{queue}">(.*?)</div>', page, re.DOTALL).group(1)
+
+    assert '<p class="big">4</p>' in card("emergency") and "1 SLA breach<" in card("emergency")
+    assert re.search(r"oldest waiting: <a [^>]*>#\d+</a>, \d+ min", card("emergency"))
+    assert '<p class="big">1</p>' in card("support") and f"#{payout.id}</a>, 30 min" in card("support")
+    assert '<p class="big">0</p>' in card("claims") and "nobody waiting" in card("claims")
+    assert "<title>2026-06-02: 1 critical</title>" in page and "<title>2026-06-03: 2 critical</title>" in page
+    assert "<title>2026-06-03: 1 low</title>" in page or "<title>2026-06-03: 1 normal</title>" in page
+    days = dict(re.findall(r'data-day="([\d-]+)" data-total="(\d+)"', page))
+    assert list(days) == [f"2026-05-{d}" for d in range(28, 32)] + ["2026-06-01", "2026-06-02", "2026-06-03"]
+    assert days["2026-06-02"] == "1" and days["2026-06-03"] == "3" and days["2026-05-28"] == "0"
+    assert "<title>pet_health: 2</title>" in page  # the May message is outside the window
+    assert f"#{breached.id}</a> emergency" in page
+
+
+def test_the_dashboard_search_finds_by_words_and_rejects_bad_dates(client, login, live_server, session):
     post_sms(live_server, "my dog just ate a bar of dark chocolate")
     post_sms(live_server, "how do I change my payout account?", sender="+15035550601")
     login(UserRole.SUPERVISOR)
-    page = client.get("/dashboard/").get_data(as_text=True)
-    assert "emergency" in page and "oldest waiting" in page and "<svg" in page and "pet_health" in page
     found = client.get("/dashboard/search?q=chocolate").get_data(as_text=True)
     assert "#1" in found and "#2" not in found
     assert client.get("/dashboard/search?from=yesterday").status_code == 400
@@ -40,7 +88,8 @@ def test_a_note_is_never_sent_and_escalation_records_the_brief(client, login, li
     lead = login(UserRole.LEAD)
     page = client.get(f"/cases/{case.id}").get_data(as_text=True)
     token = csrf_token(page)
-    client.post(f"/cases/{case.id}/note", data={"text": "Called the parents; ambulance on the way", "csrf_token": token})
+    client.post(f"/cases/{case.id}/note",
+                data={"text": "Called the parents; ambulance on the way", "csrf_token": token})
     drain()
     with app.app_context():
         assert all("ambulance" not in m["body"] for m in sandbox.sent_messages(background.connection()))

@@ -4,12 +4,12 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, need_service
 from sqlalchemy import select
 
-from assist import members, background, sandbox
+from assist import background, members, sandbox
 from assist.models import Case, Note, UserRole
 from assist.simulate import sms_params
-from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, need_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from processes import Demo, alive, descendants, running_in
 
 ASSIST = str(Path(sys.executable).with_name("assist"))

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from layers import ROOT, imported, layer_of, module_name, source_files, violations
 
 
@@ -61,7 +60,7 @@ def test_every_module_has_a_layer():
 def _loaded_by(statement: str, watched: tuple[str, ...]) -> list[str]:
     code = f"import sys\n{statement}\nprint(sorted(m for m in sys.modules if m.split('.')[0] in {watched!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    return eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 (our own print of a list of names)
+    return eval(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("module", ["assist.ingest", "assist.routing", "assist.playbooks", "assist.calls",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from processes import BASE_ENVIRONMENT, Demo
 
 REPO = Path(__file__).parents[1]

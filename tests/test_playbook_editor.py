@@ -5,11 +5,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
 
 from assist import playbook_versions
 from assist.models import Event, UserRole
 from assist.simulate import sms_params
-from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
 
 PLAYBOOK = "lost-pet-now"
 
@@ -66,17 +66,23 @@ def test_draft_failing_test_blocks_publish_fix_publish_takes_effect_and_rollback
     assert ("playbook.published", supervisor.id) in kinds and ("playbook.rolled_back", supervisor.id) in kinds
 
 
-def test_preview_shows_triage_playbook_reply_and_route(client, login, live_server, session):
+def test_preview_renders_the_drafts_reply_and_route_for_a_message(client, login, live_server, session):
     sms_reply(live_server, "+15035550005")
     login(UserRole.SUPERVISOR)
     page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
-    text = playbook_versions.current(session, PLAYBOOK).yaml
+    draft = edited_yaml(session, auto_reply__sms="Preview check: is {{ pet_name }} chipped, {{ first_name }}?",
+                        route__first_response_minutes=7)
     response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
-        "yaml": text, "text": "the husky slipped her collar and ran off", "channel": "sms",
+        "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
         "csrf_token": csrf_token(page)})
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "critical" in body and "lost-pet-now" in body and "emergency" in body
+    preview = body[body.index("<h2>Preview</h2>"):]
+    assert "Triage: critical · " in preview and " · lost_pet</p>" in preview
+    assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in preview  # the draft's route, not the published
+    assert "Reply: Preview check: is Biscuit chipped, Sam?" in preview  # rendered with the sample context
+    published = playbook_versions.current(session, PLAYBOOK).yaml
+    assert "Preview check" not in published  # a preview changes nothing
 
 
 def test_an_invalid_draft_is_saved_but_shows_its_errors(client, login, live_server, session):

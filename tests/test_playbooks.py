@@ -152,7 +152,8 @@ def test_matching_order_is_priority_then_specificity_then_id():
     ]
     order = [p.id for p in playbooks.ordered(candidates)]
     assert order == ["top", "narrow-high", "broad-high", "a-fallback", "b-fallback"]
-    pick = lambda **triage: decide(candidates, channel="sms", **triage).playbook.id
+    def pick(**triage):
+        return decide(candidates, channel="sms", **triage).playbook.id
     assert pick(urgency="critical", emotion="fear", category="lost_pet", text="my dog got out") == "narrow-high"
     assert pick(urgency="high", emotion="fear", category="lost_pet", text="still missing") == "broad-high"
     assert pick(urgency="critical", emotion="fear", category="lost_pet", text="ate CHOCOLATE and ran") == "top"

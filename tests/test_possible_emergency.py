@@ -6,12 +6,12 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from conftest import ACCOUNT_SID, TEAM_NUMBER
 from sqlalchemy import select
 
 from assist import ingest, triage
 from assist.models import Case, Event, Message
 from assist.simulate import sms_params
-from conftest import ACCOUNT_SID, TEAM_NUMBER
 
 CUSTOMER = "+15035550166"
 UNSURE = "the cat has been hiding under the bed since this morning and won't come out"
@@ -54,7 +54,8 @@ def test_yes_raises_the_case_to_critical_and_routes_it_to_emergency(unsure, live
     case = session.scalars(select(Case)).one()
     assert (case.urgency, case.queue, case.priority) == ("critical", "emergency", 1)
     yes = session.scalars(select(Message).where(Message.text == "YES")).one()
-    assert yes.keyword is None and yes.triage["urgency"] == "critical" and yes.triage["evidence"][0]["source"] == "answer"
+    assert yes.keyword is None and yes.triage["urgency"] == "critical"
+    assert yes.triage["evidence"][0]["source"] == "answer"
     assert session.scalars(select(Event).where(Event.kind == "case.danger_confirmed")).one()
     [reply] = ET.fromstring(answer.content)
     assert "call" in reply.text.lower()  # the emergency playbook's answer, not the help or opt-in text

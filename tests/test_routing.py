@@ -1,19 +1,20 @@
 """Routing by the playbooks: queue, priority, one auto-reply per case and playbook, the first-response SLA."""
 
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBER, business_time, configure
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from assist import outbound, playbook_versions, background, routing
+from assist import background, outbound, playbook_versions, routing
 from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Direction, Event, Message, UserRole
 from assist.simulate import sms_params
 from channels.message import Channel, InboundMessage
-from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBER, business_time, configure
 
-pytestmark = AT_ANY_HOUR
+pytestmark = [*AT_ANY_HOUR, pytest.mark.both_databases]
 
 CUSTOMER = "+15035550177"
 
@@ -88,7 +89,7 @@ def scheduled_sla_job(app, case) -> tuple[ScheduledJobRegistry, str, datetime]:
         registry = ScheduledJobRegistry(queue=background.queue("critical"))
         [job_id] = registry.get_job_ids()
         at = registry.get_scheduled_time(job_id)
-    return registry, job_id, at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return registry, job_id, at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def run_now(app, registry, job_id) -> None:
@@ -96,7 +97,8 @@ def run_now(app, registry, job_id) -> None:
     from rq.job import Job
 
     with app.app_context():
-        registry.schedule(Job.fetch(job_id, connection=background.connection()), datetime.now(timezone.utc) - timedelta(seconds=1))
+        job = Job.fetch(job_id, connection=background.connection())
+        registry.schedule(job, datetime.now(UTC) - timedelta(seconds=1))
 
 
 def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_server, session, drain, make_user, clock):
@@ -107,7 +109,7 @@ def test_an_sla_breach_escalates_through_a_real_scheduled_rq_job(app, live_serve
     assert job_id.startswith(f"sla-{case.id}-")
     # RQ waits in real time: the job runs when the service's clock reaches the due time, never before.
     wait = (case.first_response_due_at - clock.now()).total_seconds()
-    assert 0 <= (at - datetime.now(timezone.utc)).total_seconds() - wait <= 2
+    assert 0 <= (at - datetime.now(UTC)).total_seconds() - wait <= 2
 
     clock.set(case.first_response_due_at + timedelta(seconds=1))  # time passes...
     run_now(app, registry, job_id)  # ...for RQ's scheduler too
@@ -216,8 +218,8 @@ def _ingest_sms(session, sid: str, text: str, sender: str = CUSTOMER):
 
 
 def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, session, clock):
-    from assist.users import create_user
     from assist.models import UserRole
+    from assist.users import create_user
 
     clock.set(business_time(IN_HOURS))  # staffed: no on-call rule
     create_user(session, email="busy@team.test", name="Busy", role=UserRole.AGENT, password="x" * 12,
@@ -239,8 +241,8 @@ def test_cases_go_to_the_least_loaded_member_of_their_queue_with_room(app, sessi
 
 
 def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session, clock):
-    from assist.users import create_user
     from assist.models import UserRole
+    from assist.users import create_user
 
     clock.set(business_time(AFTER_HOURS))
     create_user(session, email="agent@team.test", name="Day Agent", role=UserRole.AGENT, password="x" * 12,
@@ -258,9 +260,9 @@ def test_after_hours_a_critical_case_goes_to_the_on_call_person(app, session, cl
 def test_after_hours_is_read_in_the_business_time_zone(app):
     configure(app, business_hours="09:00-17:00", business_timezone="America/Chicago")
     with app.app_context():
-        noon_chicago = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)  # 12:00 in Chicago
+        noon_chicago = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # 12:00 in Chicago
         assert not routing.after_hours(noon_chicago)
-        assert routing.after_hours(datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc))
+        assert routing.after_hours(datetime(2026, 11, 26, 3, 0, tzinfo=UTC))
 
 
 def test_the_case_list_puts_the_most_urgent_first_then_the_longest_waiting(session, client, login):
@@ -268,9 +270,9 @@ def test_the_case_list_puts_the_most_urgent_first_then_the_longest_waiting(sessi
                               "I was charged twice for the booking, please refund",
                               "the cat ate rat poison"]):
         _ingest_sms(session, f"SMo{i}", text, sender=f"+1503555040{i}")
-    from assist.cases import list_cases
+    from assist.cases import queue_page
 
-    cases = list_cases(session, open_only=True)
+    cases = queue_page(session).cases
     assert [c.urgency for c in cases][:2] == ["critical", "critical"]
     assert cases[0].last_inbound_at <= cases[1].last_inbound_at
     login()

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
 from click.testing import CliRunner
+from conftest import ACCOUNT_SID, TEAM_NUMBER
+from sqlalchemy import select
 
 from assist.cli import main
 from assist.models import Case, Direction, Message
@@ -15,7 +15,6 @@ from assist.triage import classify, classify_many, data, load
 from assist.triage.evaluate import evaluate
 from assist.triage.labels import CATEGORY, EMOTION, LABELS, URGENCY
 from channels.email_text import new_part, split_subject
-from conftest import ACCOUNT_SID, TEAM_NUMBER
 
 DATA = Path(__file__).parents[1] / "data" / "triage"
 
@@ -30,7 +29,8 @@ CRITICAL = {
         "Hello. The cat I am minding seems to have chewed a lily leaf from the vase. What should I do?",
         "hi yes um so the cat im minding i think she chewed one of the lily leaves from the vase um what do i do",
         email("Cat and lily", "Hello,\n\nThe cat I am looking after appears to have chewed a lily leaf "
-                              "from the bouquet on the table about ten minutes ago. What should I do?\n\nRegards,\nTess"),
+                              "from the bouquet on the table about ten minutes ago. "
+                              "What should I do?\n\nRegards,\nTess"),
     ),
     "calm-escape": (
         "Just to let you know, the terrier slipped his harness near the canal and I cannot see him.",
@@ -224,8 +224,9 @@ GATES = {
 def gated_sets():
     messages = data.load(DATA)
     held_out = data.split(messages, test_share=0.15, dev_share=0.10)["test"]
-    frozen = [data.Labelled(**{k: r[k] for k in ("id", "channel", "text", "urgency", "emotion", "category")},
-                            lang=r["lang"], hard=r["hard"]) for r in data.read_jsonl(DATA / "frozen" / "hard_cases.jsonl")]
+    fields = ("id", "channel", "text", "urgency", "emotion", "category")
+    frozen = [data.Labelled(**{k: r[k] for k in fields}, lang=r["lang"], hard=r["hard"])
+              for r in data.read_jsonl(DATA / "frozen" / "hard_cases.jsonl")]
     sets = {"held-out": held_out, "frozen": frozen}
     for name, subset in list(sets.items()):
         for language in ("en", "es"):
@@ -235,7 +236,7 @@ def gated_sets():
 
 @pytest.mark.parametrize("name", list(GATES))
 def test_the_shipped_model_holds_its_floor_on_every_head(gated_sets, name):
-    from assist.triage.pipeline import decision_of, _speller
+    from assist.triage.pipeline import _speller, decision_of
 
     messages = gated_sets[name]
     assert len(messages) >= 150
@@ -251,7 +252,7 @@ def test_the_shipped_model_holds_its_floor_on_every_head(gated_sets, name):
 
 
 def test_the_probability_of_critical_is_calibrated_on_held_out_text(gated_sets):
-    from assist.triage.pipeline import decision_of, _speller
+    from assist.triage.pipeline import _speller, decision_of
 
     nlp = load()
     report = evaluate(nlp, gated_sets["held-out"], speller=_speller(), decision=decision_of(nlp))

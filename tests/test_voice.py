@@ -3,10 +3,10 @@
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time, configure, runtime_of
 from sqlalchemy import select
 
 from assist.models import Case, Direction, Message, Note
-from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time, configure, runtime_of
 
 pytestmark = AT_ANY_HOUR
 

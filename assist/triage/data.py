@@ -2,6 +2,7 @@
 
 import json
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +37,22 @@ def split_of(message_id: str, test_share: float, dev_share: float) -> str:
     return "train"
 
 
+def numbered_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict]]:
+    """Each JSON object of JSON lines with its line number (blank lines skipped); a ValueError names the file
+    and line of a bad one."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}:{number}: not JSON ({exc.msg})") from None
+
+
 def read_jsonl(path: Path) -> list[dict]:
-    """Read one JSON object per line, naming the file and line of a bad one."""
-    rows = []
+    """The JSON objects of a JSON-lines file."""
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-    return rows
+        return [row for _, row in numbered_jsonl(f, str(path))]
 
 
 def load(folder: Path) -> list[Labelled]:
@@ -66,7 +71,7 @@ def load(folder: Path) -> list[Labelled]:
 
 
 def split(messages: list[Labelled], test_share: float, dev_share: float) -> dict[str, list[Labelled]]:
-    parts = {name: [] for name in SPLITS}
+    parts: dict[str, list[Labelled]] = {name: [] for name in SPLITS}
     for message in messages:
         parts[split_of(message.id, test_share, dev_share)].append(message)
     return parts

@@ -83,7 +83,8 @@ class Report:
             for gold, row in self.confusion(head).items():
                 lines.append(f"  {gold:<{width}} " + " ".join(f"{row[p]:>6}" for p in labels))
             lines.append("")
-        lines.append(f"critical recall {self.critical_recall():.3f}, critical precision {self.critical_precision():.3f}")
+        lines.append(f"critical recall {self.critical_recall():.3f}, "
+                     f"critical precision {self.critical_precision():.3f}")
         return "\n".join(lines)
 
 

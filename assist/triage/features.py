@@ -8,7 +8,7 @@ learn how much a negated, resolved or past signal still counts.
 
 import numpy
 from spacy.attrs import NORM, SUFFIX
-from spacy.strings import hash_string
+from spacy.strings import hash_string  # type: ignore[attr-defined]  # in the Cython module, not its stub
 from spacy.util import registry
 from thinc.api import Logistic, Model, SparseLinear_v2, chain, softmax_activation
 
@@ -16,7 +16,7 @@ from assist.triage.rules import SPAN_KEY
 
 
 def rule_keys(doc) -> list[int]:
-    spans = doc.spans[SPAN_KEY] if SPAN_KEY in doc.spans else ()
+    spans = doc.spans.get(SPAN_KEY, ())
     return [hash_string(f"rule={span.label_}:{span._.danger_context}") for span in spans]
 
 
@@ -38,8 +38,8 @@ def token_features(ops, doc, ngram_size: int, tokens: list[int]):
             own.append(grams[max(0, i - n + 1):i + 1])  # the n-grams that start within n-1 words before i
         segments.append(numpy.concatenate(own).astype("uint64"))
     lengths = ops.asarray([len(k) for k in segments], dtype="int32")
-    keys = numpy.concatenate(segments) if segments else numpy.zeros((0,), dtype="uint64")
-    return keys, ops.asarray(numpy.ones(len(keys)), dtype="f"), lengths
+    joined = numpy.concatenate(segments) if segments else numpy.zeros((0,), dtype="uint64")
+    return joined, ops.asarray(numpy.ones(len(joined)), dtype="f"), lengths
 
 
 def doc_features(ops, doc, ngram_size: int) -> tuple:
@@ -64,7 +64,8 @@ def featurize(ngram_size: int):
             batch_vals.append(counts)
         lengths = ops.asarray([len(k) for k in batch_keys], dtype="int32")
         keys = numpy.concatenate(batch_keys) if batch_keys else numpy.zeros((0,), dtype="uint64")
-        vals = ops.asarray(numpy.concatenate(batch_vals) if batch_vals else numpy.zeros((0,)), dtype="f")
+        counts = numpy.concatenate(batch_vals) if batch_vals else numpy.zeros((0,))
+        vals = counts.astype("float32")  # what NumpyOps.asarray(dtype="f") gives
         return (keys, vals, lengths), lambda d_features: []
 
     return Model("triage_features", forward, attrs={"ngram_size": ngram_size})
@@ -75,7 +76,19 @@ def triage_linear(exclusive_classes: bool, ngram_size: int, length: int, nO: int
     """Words, word pairs, suffixes and rule signals into one sparse linear layer, then softmax."""
     linear = SparseLinear_v2(nO=nO, length=length)
     output = softmax_activation() if exclusive_classes else Logistic()
-    model = chain(featurize(ngram_size), linear, output)
+    features = featurize(ngram_size)
+    model: Model = chain(features, linear, output)
+    model.set_ref("features", features)
     model.set_ref("output_layer", linear)
     model.attrs["multi_label"] = not exclusive_classes
     return model
+
+
+def token_scores(model: Model, doc, tokens: list[int]):
+    """Each of tokens' contribution to each label's score (tokens × labels) in a TriageLinear model: the
+    weights of the features the token takes part in, without the bias. The model is linear before its
+    softmax, so these add up to the doc's scores."""
+    featurizer, linear = model.get_ref("features"), model.get_ref("output_layer")
+    keys, values, lengths = token_features(linear.ops, doc, featurizer.attrs["ngram_size"], tokens)
+    empty = (keys[:0], values[:0], linear.ops.asarray([0], dtype="int32"))
+    return linear.predict((keys, values, lengths)) - linear.predict(empty)

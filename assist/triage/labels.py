@@ -1,10 +1,16 @@
 """The taxonomy's labels (../shared/taxonomy.md): the only ones triage may produce."""
 
-URGENCY = ("critical", "high", "normal", "low")  # most urgent first
-EMOTION = ("anger", "fear", "sadness", "joy", "neutral")
-CATEGORY = ("pet_health", "lost_pet", "bite_attack", "personal_safety", "property_damage", "no_show",
-            "vet_claim", "payment", "account", "general")
+from typing import Literal, get_args
+
+Urgency = Literal["critical", "high", "normal", "low"]  # most urgent first
+Emotion = Literal["anger", "fear", "sadness", "joy", "neutral"]
+Category = Literal["pet_health", "lost_pet", "bite_attack", "personal_safety", "property_damage", "no_show",
+                   "vet_claim", "payment", "account", "general"]
+URGENCY: tuple[str, ...] = get_args(Urgency)
+EMOTION: tuple[str, ...] = get_args(Emotion)
+CATEGORY: tuple[str, ...] = get_args(Category)
 LABELS = {"urgency": URGENCY, "emotion": EMOTION, "category": CATEGORY}
 
 # Routing queues of the default playbooks.
-QUEUES = ("emergency", "safety", "claims", "support")
+Queue = Literal["emergency", "safety", "claims", "support"]
+QUEUES: tuple[str, ...] = get_args(Queue)

@@ -7,12 +7,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import spacy
 from spacy.attrs import IS_PUNCT, IS_SPACE, IS_STOP
+from spacy.pipeline import TextCategorizer
 from spacy.tokens import Doc
 
-from assist.triage import features, rules  # noqa: F401  (they register the model and the rules)
+from assist.triage import features, rules
 from assist.triage.labels import LABELS, URGENCY
 from assist.triage.normalize import MAX_CHARS, Normalized, Speller, normalize
 from assist.triage.result import Triage
@@ -22,7 +24,7 @@ MODEL_DIR = Path(__file__).with_name("model")
 KNOWN_WORDS = "known_words.txt"  # beside the model: words seen in training, never "mended" as typos
 HEADS = {"urgency": "textcat_urgency", "emotion": "textcat_emotion", "category": "textcat_category"}
 # A message with no words (an MMS photo alone) gets a person's look at normal urgency.
-NO_TEXT = {"urgency": "normal", "emotion": "neutral", "category": "general"}
+NO_TEXT: dict[str, Any] = {"urgency": "normal", "emotion": "neutral", "category": "general"}
 EVIDENCE_TOKENS = 3  # the model evidence: at most this many words per label
 EVIDENCE_MIN_SHARE = 0.5  # a word counts as evidence if it adds this much to the label's score (logits)
 EVIDENCE_MAX_WORDS = 80  # longer texts: only the first words are probed
@@ -70,7 +72,10 @@ def speller_for(known: Iterable[str]) -> Speller:
 
 def decision_of(nlp: spacy.Language) -> Decision:
     found = nlp.meta.get("assist", {}).get("decision")
-    return Decision(**{k: tuple(v) if k == "weights" else v for k, v in found.items()}) if found else Decision()
+    if not found:
+        return Decision()
+    fields: dict[str, Any] = {k: tuple(v) if k == "weights" else v for k, v in found.items()}
+    return Decision(**fields)
 
 
 @functools.cache
@@ -155,7 +160,7 @@ def detect_language(text: str) -> str:
 
 def signal_features(doc: Doc) -> tuple[int, int, int]:
     """(a strong signal is active, a weak one is, a signal is there but not active): for calibration."""
-    spans = doc.spans[rules.SPAN_KEY] if rules.SPAN_KEY in doc.spans else ()
+    spans = doc.spans.get(rules.SPAN_KEY, ())
     active = [s for s in spans if s._.danger_context == "active"]
     return (int(any(rules.is_strong(s.label_) for s in active)),
             int(any(not rules.is_strong(s.label_) for s in active)),
@@ -221,14 +226,10 @@ def _model_evidence(nlp: spacy.Language, doc: Doc, chosen: dict[str, str]) -> li
     candidates = [i for i, row in enumerate(flags.tolist()) if not any(row)]
     if not candidates:
         return []
-    featurizer = nlp.get_pipe(HEADS["urgency"]).model.layers[0]
-    keys, values, lengths = features.token_features(featurizer.ops, doc, featurizer.attrs["ngram_size"],
-                                                    candidates)
     found = []
     for head, label in chosen.items():
-        textcat = nlp.get_pipe(HEADS[head])
-        linear = textcat.model.layers[1]
-        scores = linear.predict((keys, values, lengths)) - linear.get_param("b")
+        textcat = cast(TextCategorizer, nlp.get_pipe(HEADS[head]))
+        scores = features.token_scores(textcat.model, doc, candidates)
         index = textcat.labels.index(label)
         shares = scores[:, index] - scores.mean(axis=1)
         ranked = sorted(zip(shares.tolist(), candidates), key=lambda pair: -pair[0])

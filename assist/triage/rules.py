@@ -17,7 +17,6 @@ signals.jsonl with an example and a near miss per pattern, the veterinary knowle
 toxins.yaml and signs.yaml with a public source per entry, cues.yaml); this module applies them.
 """
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +25,8 @@ import yaml
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
+
+from assist.triage.data import read_jsonl
 
 SPAN_KEY = "danger"
 CONTEXTS = ("active", "negated", "hypothetical", "figurative", "resolved", "past")
@@ -100,8 +101,7 @@ def knowledge() -> Knowledge:
     vocabulary = {name: list(words) for name, words in meta["vocabulary"].items()}
     toxins, signs = _load_yaml("toxins.yaml"), _load_yaml("signs.yaml")
     written = []
-    for line in (KNOWLEDGE / "signals.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(KNOWLEDGE / "signals.jsonl"):
         tokens = _phrase(row["phrase"]) if "phrase" in row else [_expand(t, vocabulary) for t in row["pattern"]]
         written.append(Pattern(row["signal"], tokens, row["fires"], row["misses"]))
     patterns: dict[str, list] = {}
@@ -233,7 +233,8 @@ class DangerRules:
             return "negated"
         if any(cue.end <= span.start and cue.start >= sentence[0] for cue in cues.get("hypothetical", ())):
             return "hypothetical"
-        resolving = cues.get("resolved", []) + cues.get({"escaped": "found", "bleeding": "stopped"}.get(span.label_), [])
+        undone_by = {"escaped": "found", "bleeding": "stopped"}.get(span.label_)
+        resolving = cues.get("resolved", []) + cues.get(undone_by, [])
         # A cue inside the signal's own words ("no lo encontramos" holds "lo encontramos") resolves nothing.
         if any((cue.start >= span.start or _overlaps(span, cue)) and not _inside(cue, span) for cue in resolving):
             return "resolved"

@@ -9,9 +9,9 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from assist import audit, db
 from assist import users as accounts
-from assist.web.auth import role_required
 from assist.errors import InvalidAddress
 from assist.models import User, UserRole
+from assist.web.auth import role_required
 from channels.addresses import normalize_email
 
 

@@ -1,42 +1,53 @@
-"""The JSON API under /api/, authenticated by bearer tokens (`assist users token`)."""
+"""The JSON API under /api/, authenticated by bearer tokens (`assist users token`).
 
-from flask import Blueprint, abort, jsonify, request
+Lists are paginated by cursor: a page holds `limit` cases (at most MAX_LIMIT) and, when there are
+more, a `Link: <...>; rel="next"` header (RFC 8288) points to the next page.
+"""
 
-from assist import db
-from assist.web.auth import token_required
-from assist.cases import case_to_dict, list_cases, message_to_dict
+from flask import Blueprint, abort, jsonify, request, url_for
+
+from assist import cases, db
 from assist.models import Case, CaseStatus
+from assist.web.auth import token_required
+from assist.web.helpers import get_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_LIMIT = 200
 
 
 @bp.get("/cases")
 @token_required
-def cases():
-    status = request.args.get("status") or None
+def list_cases():
+    status, queue = request.args.get("status") or None, request.args.get("queue") or None
     if status and status not in {s.value for s in CaseStatus}:
         abort(400, f"unknown status {status!r}")
-    found = list_cases(db.session(), status=status, queue=request.args.get("queue") or None)
-    return jsonify([case_to_dict(c, with_messages=False) for c in found])
+    limit = request.args.get("limit", str(cases.PAGE_SIZE))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        abort(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    try:
+        page = cases.queue_page(db.session(), statuses=[CaseStatus(status)] if status else list(CaseStatus),
+                                queues=[queue] if queue else None, after=request.args.get("after"), limit=int(limit))
+    except ValueError as exc:
+        abort(400, str(exc))
+    response = jsonify([cases.case_to_dict(c, with_messages=False) for c in page.cases])
+    if page.next:
+        wanted = {k: v for k, v in request.args.items() if k != "after"}
+        following = url_for("api.list_cases", **wanted, after=page.next, _external=True)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return response
 
 
 @bp.get("/cases/<int:case_id>")
 @token_required
 def case(case_id: int):
-    return jsonify(case_to_dict(_get(case_id)))
+    return jsonify(cases.case_to_dict(get_or_404(Case, case_id)))
 
 
 @bp.get("/cases/<int:case_id>/messages")
 @token_required
 def messages(case_id: int):
-    return jsonify([message_to_dict(m) for m in _get(case_id).messages])
-
-
-def _get(case_id: int) -> Case:
-    found = db.session().get(Case, case_id)
-    if found is None:
-        abort(404)
-    return found
+    return jsonify([cases.message_to_dict(m) for m in get_or_404(Case, case_id).messages])
 
 
 @bp.errorhandler(400)

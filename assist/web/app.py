@@ -42,7 +42,8 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     if settings.trusted_proxies:
         # Twilio signs the public URL: behind a proxy, scheme and host come from X-Forwarded-*.
         n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask documents this way of adding middleware
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
     rt = runtime.Runtime(settings=settings, sessions=db.sessions_for(settings.database_url), clock=clock or SYSTEM,
                          url_builder=url_builder(app))

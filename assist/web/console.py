@@ -7,12 +7,12 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from assist import audit, users, briefs, calls, clock, db, events, outbound, playbook_versions, playbooks, routing
+from assist import audit, briefs, calls, cases, clock, db, outbound, playbook_versions, playbooks, routing, users
 from assist.errors import NotSendable
-from assist.web.auth import role_required
-from assist.cases import list_cases
-from assist.models import Call, CallState, Case, CaseStatus, Note, Presence, UserRole
+from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
+from assist.web.auth import role_required
+from assist.web.helpers import flash_redirect, get_or_404
 
 bp = Blueprint("web", __name__)
 
@@ -49,16 +49,23 @@ def index():
     if queue not in {"mine", "all", *QUEUES}:
         abort(400, f"unknown queue {queue!r}")
     assignee = request.args.get("assignee", "any")
-    cases = [c for c in list_cases(db.session(), status=status, open_only=status is None)
-             if (queue == "all" or c.queue in (mine if queue == "mine" else [queue]))
-             and (assignee == "any" or (assignee == "me" and c.assignee_id == current_user.id)
-                  or (assignee == "none" and c.assignee_id is None))]
-    waiting = db.session().scalars(select(Call).where(Call.state == CallState.WAITING,
-                                                      Call.queue.in_(mine if queue in ("mine", "all") else [queue]))
-                                   .order_by(Call.waiting_since)).all() if status is None else []
+    if assignee not in ("any", "me", "none"):
+        abort(400, f"unknown assignee {assignee!r}")
+    shown = None if queue == "all" else mine if queue == "mine" else [queue]
+    session = db.session()
+    try:
+        page = cases.queue_page(session, statuses=[CaseStatus(status)] if status else OPEN_STATUSES,
+                                queues=shown, assignee_id=current_user.id if assignee == "me" else None,
+                                unassigned=assignee == "none", after=request.args.get("after"))
+    except ValueError as exc:
+        abort(400, str(exc))
+    waiting = session.scalars(select(Call).where(Call.state == CallState.WAITING,
+                                                 Call.queue.in_(mine if queue in ("mine", "all") else [queue]))
+                              .order_by(Call.waiting_since)).all() if status is None else []
     template = "queue_rows.html" if request.args.get("partial") else "cases.html"
-    return render_template(template, cases=cases, calls=waiting, status=status, queue=queue, assignee=assignee,
-                           queues=QUEUES, now=clock.now(), form=FlaskForm())
+    return render_template(template, cases=page.cases, next_page=page.next, first_page=not request.args.get("after"),
+                           calls=waiting, status=status, queue=queue, assignee=assignee, queues=QUEUES,
+                           now=clock.now(), form=FlaskForm())
 
 
 @bp.post("/calls/<int:call_id>/take")
@@ -68,24 +75,21 @@ def take_call(call_id: int):
     try:
         calls.take(db.session(), call_id, current_user)
     except (LookupError, ValueError) as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Your phone ({current_user.phone}) is ringing: press 1 to take the call.", "info")
-    return redirect(url_for("web.index"))
+        return flash_redirect(str(exc), "web.index", category="error")
+    return flash_redirect(f"Your phone ({current_user.phone}) is ringing: press 1 to take the call.", "web.index")
 
 
 @bp.post("/cases/<int:case_id>/call-back")
 @role_required(UserRole.AGENT)
 def call_back(case_id: int):
     """Ring my phone, then dial the customer from the team's number."""
-    case = _get_case(case_id)
+    case = get_or_404(Case, case_id)
     try:
         calls.call_back(db.session(), case, current_user)
     except ValueError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Your phone ({current_user.phone}) is ringing; answer it and we dial {case.contact.phone}.", "info")
-    return redirect(url_for("web.case", case_id=case.id))
+        return flash_redirect(str(exc), "web.case", category="error", case_id=case.id)
+    return flash_redirect(f"Your phone ({current_user.phone}) is ringing; answer it and we dial {case.contact.phone}.",
+                          "web.case", case_id=case.id)
 
 
 class PresenceForm(FlaskForm):
@@ -121,13 +125,9 @@ def me():
 @bp.post("/cases/<int:case_id>/claim")
 @role_required(UserRole.AGENT)
 def claim(case_id: int):
-    case = _get_case(case_id)
-    session = db.session()
-    case.assignee = current_user
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.OPEN
-    audit.record(session, "case.claimed", actor=current_user, case=case)
-    _commit_and_tell(case)
+    case = get_or_404(Case, case_id)
+    cases.claim(db.session(), case, current_user)
+    cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
 
 
@@ -136,106 +136,76 @@ def claim(case_id: int):
 @bp.get("/cases/<int:case_id>")
 @role_required(UserRole.AGENT)
 def case(case_id: int):
-    return _case_page(_get_case(case_id))
+    return _case_page(get_or_404(Case, case_id))
 
 
 @bp.post("/cases/<int:case_id>/reply")
 @role_required(UserRole.AGENT)
 def reply(case_id: int):
-    case = _get_case(case_id)
+    case = get_or_404(Case, case_id)
     form = ReplyForm()
     if not form.validate():
         return _case_page(case, reply_form=form, status=400)
     session = db.session()
     try:
-        message = outbound.create_reply(session, case, form.text.data, author=current_user)
+        message = cases.reply(session, case, form.text.data, author=current_user)
     except NotSendable as exc:
         form.text.errors.append(f"Cannot reply: {exc}.")
         return _case_page(case, reply_form=form, status=400)
-    if case.status == CaseStatus.NEW:
-        case.status = CaseStatus.OPEN
-    _commit_and_tell(case)
-    outbound.enqueue_send(message)
-    flash("Reply queued." if message.delivery_status.value == "pending" else
-          "Not sent: the contact has opted out.", "info")
-    return redirect(url_for("web.case", case_id=case.id))
+    cases.done(session, case, send=message)
+    return flash_redirect("Reply queued." if message.delivery_status.value == "pending" else
+                          "Not sent: the contact has opted out.", "web.case", case_id=case.id)
 
 
 @bp.post("/cases/<int:case_id>/note")
 @role_required(UserRole.AGENT)
 def note(case_id: int):
-    case = _get_case(case_id)
+    case = get_or_404(Case, case_id)
     form = NoteForm()
     if not form.validate():
         return _case_page(case, note_form=form, status=400)
-    session = db.session()
-    session.add(Note(case_id=case.id, author=current_user, text=form.text.data))
-    audit.record(session, "case.note", actor=current_user, case=case)
-    _commit_and_tell(case)
+    cases.note(db.session(), case, form.text.data, author=current_user)
+    cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
 
 
 @bp.post("/cases/<int:case_id>/status")
 @role_required(UserRole.AGENT)
 def change_status(case_id: int):
-    case = _get_case(case_id)
+    case = get_or_404(Case, case_id)
     form = StatusForm()
     if not form.validate():
         abort(400)
-    session = db.session()
-    case.status = CaseStatus(form.status.data)
-    if case.status == CaseStatus.RESOLVED:
-        case.resolved_at = clock.now()
-    audit.record(session, "case.status", actor=current_user, case=case, status=case.status.value)
-    _commit_and_tell(case)
+    cases.set_status(db.session(), case, CaseStatus(form.status.data), actor=current_user)
+    cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
 
 
 @bp.post("/cases/<int:case_id>/checklist/<int:item>")
 @role_required(UserRole.AGENT)
 def tick(case_id: int, item: int):
-    case = _get_case(case_id)
-    done = set(case.checklist_done or [])
-    done ^= {item}
-    case.checklist_done = sorted(done)
-    audit.record(db.session(), "case.checklist", actor=current_user, case=case, item=item, done=item in done)
-    _commit_and_tell(case)
+    case = get_or_404(Case, case_id)
+    cases.tick(db.session(), case, item, actor=current_user)
+    cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
 
 
 @bp.route("/cases/<int:case_id>/escalate", methods=["GET", "POST"])
 @role_required(UserRole.AGENT)
 def escalate(case_id: int):
-    case = _get_case(case_id)
+    case = get_or_404(Case, case_id)
     session = db.session()
-    decision = _decision(case)
     form = BriefForm()
     if request.method == "GET":
+        decision = _decision(case)
         form.text.data = briefs.draft(session, case, decision.checklist if decision else [])
         return render_template("escalate.html", case=case, form=form)
     if not form.validate():
         return render_template("escalate.html", case=case, form=form), 400
-    lead = routing.lead_for(session, case.queue)
-    session.add(Note(case_id=case.id, author=current_user, kind="brief", text=form.text.data))
-    case.status = CaseStatus.ESCALATED
-    if lead is not None:
-        case.assignee = lead
-    audit.record(session, "case.escalated", actor=current_user, case=case, lead_id=lead.id if lead else None)
-    _commit_and_tell(case)
-    flash(f"Escalated to {lead.name if lead else 'the leads'} with the brief.", "info")
-    return redirect(url_for("web.case", case_id=case.id))
-
-
-def _commit_and_tell(case: Case) -> None:
-    db.session().commit()
-    events.publish("case", case_id=case.id)
-
-
-def _get_case(case_id: int) -> Case:
-    found = db.session().get(Case, case_id)
-    if found is None:
-        abort(404)
-    return found
+    lead = cases.escalate(session, case, reason="agent", actor=current_user, brief=form.text.data)
+    cases.done(session, case)
+    return flash_redirect(f"Escalated to {lead.name if lead else 'the leads'} with the brief.", "web.case",
+                          case_id=case.id)
 
 
 def _decision(case: Case) -> playbooks.Decision | None:
@@ -254,7 +224,8 @@ def _decision(case: Case) -> playbooks.Decision | None:
 def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]]:
     """Split text into (piece, evidence or None) so the template can mark the evidence (escaped)."""
     marks = sorted((e for e in evidence if 0 <= e["start"] < e["end"] <= len(text)), key=lambda e: e["start"])
-    pieces, at = [], 0
+    pieces: list[tuple[str, dict | None]] = []
+    at = 0
     for e in marks:
         if e["start"] < at:
             continue  # overlapping evidence: the first one is marked
@@ -276,7 +247,8 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
         booking = routing.current_booking(session, member.id)
     others = [c for c in case.contact.cases if c.id != case.id]
     return render_template(
-        "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline, decision=_decision(case), highlighted=highlighted,
+        "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline,
+        decision=_decision(case), highlighted=highlighted,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         note_form=note_form or NoteForm(), status_form=StatusForm(data={"status": case.status.value}),
         csrf_form=FlaskForm(),

@@ -3,9 +3,10 @@
 import logging
 import time
 
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response
 
-from assist import background, events as live_events
+from assist import background
+from assist import events as live_events
 from assist.models import UserRole
 from assist.web.auth import role_required
 
@@ -21,7 +22,8 @@ bp = Blueprint("live", __name__)
 def events():
     connection = background.connection()
 
-    @stream_with_context
+    # The stream runs for hours and needs only Redis: it does not keep the request's context, so the
+    # database session that loaded the user closes now instead of holding a connection in a transaction.
     def stream():
         pubsub = connection.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(live_events.CHANNEL)

@@ -1,17 +1,19 @@
 """Supervisors' playbook editor: drafts, tests, preview, publish, history with diffs, rollback."""
 
+import yaml
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-import yaml
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from assist import db, playbook_versions, playbooks, triage
-from assist.web.auth import role_required
 from assist.models import UserRole
 from assist.playbook_versions import PublishBlocked
 from assist.triage.labels import QUEUES
+from assist.web.auth import role_required
+from assist.web.helpers import flash_redirect
+from channels.message import Channel
 
 bp = Blueprint("playbooks", __name__, url_prefix="/playbooks")
 
@@ -54,7 +56,7 @@ class FieldsForm(FlaskForm):
 
 class PreviewForm(FlaskForm):
     text = TextAreaField("Message", validators=[DataRequired(), Length(max=5000)])
-    channel = SelectField("Channel", choices=["sms", "voice", "email"])
+    channel = SelectField("Channel", choices=[channel.value for channel in Channel])
 
 
 @bp.get("/")
@@ -82,8 +84,7 @@ def save(playbook_id: str):
     _known(playbook_id)
     version = playbook_versions.save_draft(session, playbook_id, form.yaml.data, current_user)
     session.commit()
-    flash(f"Saved draft version {version.number}.", "info")
-    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+    return flash_redirect(f"Saved draft version {version.number}.", "playbooks.edit", playbook_id=playbook_id)
 
 
 @bp.post("/<playbook_id>/fields")
@@ -105,8 +106,8 @@ def save_fields(playbook_id: str):
     text = yaml.safe_dump(form.apply(document), sort_keys=False, allow_unicode=True, width=110)
     version = playbook_versions.save_draft(session, playbook_id, text, current_user)
     session.commit()
-    flash(f"Saved draft version {version.number} from the form.", "info")
-    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+    return flash_redirect(f"Saved draft version {version.number} from the form.", "playbooks.edit",
+                          playbook_id=playbook_id)
 
 
 @bp.post("/<playbook_id>/test")
@@ -145,8 +146,8 @@ def publish(playbook_id: str):
     session = db.session()
     version = playbook_versions.draft(session, playbook_id)
     if version is None:
-        flash("There is no draft to publish: save one first.", "error")
-        return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+        return flash_redirect("There is no draft to publish: save one first.", "playbooks.edit", category="error",
+                              playbook_id=playbook_id)
     try:
         playbook_versions.publish(session, version, current_user, triage.classify)
     except PublishBlocked as blocked:
@@ -155,8 +156,8 @@ def publish(playbook_id: str):
         flash("Not published: fix what is listed below.", "error")
         return _editor(playbook_id, version.yaml, check=check, status=409)
     session.commit()
-    flash(f"Published version {version.number}; it applies from the next message.", "info")
-    return redirect(url_for("playbooks.edit", playbook_id=playbook_id))
+    return flash_redirect(f"Published version {version.number}; it applies from the next message.",
+                          "playbooks.edit", playbook_id=playbook_id)
 
 
 @bp.get("/<playbook_id>/history")

@@ -8,8 +8,8 @@ from flask import Blueprint, Response, abort, request
 
 from assist import calls, db, runtime
 from assist.errors import BadWebhook
-from assist.web.urls import external_url
 from assist.web.twilio import verify_twilio_signature
+from assist.web.urls import external_url
 
 bp = Blueprint("voice", __name__, url_prefix="/twilio/voice")
 
