@@ -20,7 +20,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, background, cases, clock, contacts, ingest, outbound
+from assist import audit, cases, clock, contacts, ingest, outbound, outbox
 from assist.errors import BadWebhook, InvalidAddress
 from assist.models import (
     Call,
@@ -150,8 +150,8 @@ def to_person(session: Session, call: Call, queue: str, settings: Settings, urls
     legs = _offer(session, call, settings, now)
     if not legs and queue == "emergency" and on_call_number(session, settings):
         return next_step(session, call, settings, urls, before=voice.prompt(call.language, "connecting"))
-    session.commit()
-    _place(legs)
+    _place(session, legs)
+    outbox.commit(session)
     return voice.enqueue(voice_of(call, urls), queue_name(call))
 
 
@@ -263,8 +263,8 @@ def text_back(session: Session, call: Call) -> bool:
         return False
     reply = outbound.create_reply(session, case, TEXT_BACK_ES if call.language == "es" else TEXT_BACK,
                                   channel=Channel.SMS)
-    session.commit()
-    outbound.enqueue_send(reply)
+    outbound.queue_send(session, reply)
+    outbox.commit(session)
     return True
 
 
@@ -302,10 +302,11 @@ def _offer(session: Session, call: Call, settings: Settings, now: datetime) -> l
     return legs
 
 
-def _place(legs: list[CallLeg]) -> None:
-    """Ring the legs' phones (a job, after the commit): Twilio's Calls API is too slow for a webhook."""
+def _place(session: Session, legs: list[CallLeg]) -> None:
+    """Owe the ringing of the legs' phones (a job after the commit): Twilio's Calls API is too slow for a
+    webhook."""
     if legs:
-        background.enqueue("assist.jobs.place_call_legs", [leg.id for leg in legs], queue_name="critical")
+        outbox.job(session, "assist.jobs.place_call_legs", [leg.id for leg in legs], queue="critical")
 
 
 def take(session: Session, call_id: int, user: User) -> CallLeg:
@@ -324,8 +325,8 @@ def take(session: Session, call_id: int, user: User) -> CallLeg:
     session.add(leg)
     session.flush()
     audit.record(session, "call.take", actor=user, case=call.case, call_sid=call.call_sid, leg=leg.id)
-    session.commit()
-    _place([leg])
+    _place(session, [leg])
+    outbox.commit(session)
     return leg
 
 
@@ -343,8 +344,8 @@ def call_back(session: Session, case: Case, user: User) -> CallLeg:
     session.add(leg)
     session.flush()
     audit.record(session, "call.call_back", actor=user, case=case, leg=leg.id)
-    session.commit()
-    _place([leg])
+    _place(session, [leg])
+    outbox.commit(session)
     return leg
 
 
@@ -395,9 +396,8 @@ def screened(session: Session, leg_id: int, form: Mapping[str, str], urls: voice
         leg.user.presence = Presence.BUSY
         _first_response(session, call, leg.user)
     audit.record(session, "call.answered", actor=leg.user, case=call.case, call_sid=call.call_sid, leg=leg.id)
-    session.commit()
-    session.refresh(call)
     _cancel_offers(session, call, keep=leg.id)
+    outbox.commit(session)
     return voice.connect_agent(queue_name(call), action=urls("leg_ended", leg=leg.id),
                                announce=urls("bridging", call=call.id), timeout=10)
 
@@ -452,8 +452,8 @@ def leg_status(session: Session, leg_id: int, form: Mapping[str, str], settings:
     if call is not None and call.state == CallState.WAITING and new in (LegStatus.MISSED, LegStatus.DECLINED) \
             and not any(other.status in ANSWERING_STATES for other in call.legs if other.id != leg.id):
         legs = _offer(session, call, settings, now)
-    session.commit()
-    _place(legs)
+    _place(session, legs)
+    outbox.commit(session)
 
 
 def place_legs(session: Session, leg_ids: list[int], client, urls: voice.Urls, settings: Settings) -> None:
@@ -490,7 +490,7 @@ def cancel_legs(session: Session, call_id: int, keep: int | None, client) -> Non
 
 def _cancel_offers(session: Session, call: Call, keep: int | None = None) -> None:
     if any(leg.status in ANSWERING_STATES and leg.id != keep for leg in call.legs):
-        background.enqueue("assist.jobs.cancel_call_legs", call.id, keep, queue_name="critical")
+        outbox.job(session, "assist.jobs.cancel_call_legs", call.id, keep, queue="critical")
 
 
 def _first_response(session: Session, call: Call, user: User) -> None:

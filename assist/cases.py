@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import case as when_then
 from sqlalchemy.orm import Session, selectinload
 
-from assist import audit, clock, events, outbound
+from assist import audit, clock, outbound, outbox
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Message, Note, User, UserRole
 from assist.triage.labels import URGENCY
 
@@ -152,12 +152,13 @@ def lead_for(session: Session, queue: str) -> User | None:
 
 
 def done(session: Session, *changed: Case, send: Message | None = None) -> None:
-    """End an action: commit, tell every console the cases changed, and queue the send of a stored reply."""
-    session.commit()
+    """End an action: commit it with what it owes (telling every console the cases changed, sending a
+    stored reply), then hand that to Redis."""
     for case in changed:
-        events.publish("case", case_id=case.id)
+        outbox.event(session, "case", case_id=case.id)
     if send is not None:
-        outbound.enqueue_send(send)
+        outbound.queue_send(session, send)
+    outbox.commit(session)
 
 
 # -- the queue ------------------------------------------------------------------------------------------------

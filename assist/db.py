@@ -1,11 +1,13 @@
 """The database: engines, the session of the bound runtime, migrations."""
 
+import threading
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,3 +69,27 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+# -- one lane per contact ---------------------------------------------------------------------------------------
+# Messages of one contact arriving at once (a burst of texts, a redelivery) are handled one after the other:
+# each finds the case and the replies the one before it stored. On PostgreSQL a transaction takes an advisory
+# lock on the contact's key (lane()); SQLite, for one process (the demo, development), holds a lock of the
+# process around the whole of it (lane_of_process()).
+_PROCESS_LANES = [threading.Lock() for _ in range(64)]
+
+
+def lane(session: Session, key: str) -> None:
+    """On PostgreSQL, wait for and hold the lane of key until this transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+@contextmanager
+def lane_of_process(session: Session, key: str):
+    """On SQLite, hold the lane of key in this process for the block (PostgreSQL: see lane())."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with _PROCESS_LANES[zlib.crc32(key.encode()) % len(_PROCESS_LANES)]:
+        yield

@@ -107,6 +107,7 @@ def run(app: Flask, *, host: str, echo: Callable[[str], None]) -> None:
         server = make_server(host, port, app, threaded=True, fd=listener.fileno())
         db.upgrade(rt.settings.database_url)
         seeded = seed(db.session())
+        db.session().commit()
         threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
         running.callback(server.shutdown)
         if not rt.settings.smtp_relay:  # replies go to a local sink the sandbox outbox shows

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from assist import audit, cases, clock, contacts, events, outbound, routing, triage
+from assist import audit, cases, clock, contacts, db, outbound, outbox, routing, triage
 from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from assist.triage.labels import URGENCY
 from channels.addresses import mask
-from channels.message import Channel, InboundMessage, IngestResult, Keyword
+from channels.message import Channel, InboundMessage, IngestResult, Keyword, without_nul
 from channels.segments import segment_count
 
 log = logging.getLogger(__name__)
@@ -58,23 +58,27 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
     the redelivery finishes it. `contact` files a message whose sender has no address (a caller
     who withheld their number) under a contact the caller already resolved.
     """
-    try:
-        message, duplicate = _store(session, inbound, contact)
-    except IntegrityError:
-        # The same delivery, or the same new contact, was stored concurrently: read it back.
-        session.rollback()
-        message, duplicate = _store(session, inbound, contact)
-    # Locking the message first (then its case) keeps concurrent redeliveries from deadlocking.
-    message = session.scalars(select(Message).where(Message.id == message.id).with_for_update()
-                              .execution_options(populate_existing=True)).one()
-    if message.triage is None:
-        _triage_and_respond(session, message, automated=inbound.automated)
-        if message.case is not None:
-            routing.schedule_sla_check(message.case)  # after the commit: the job reads the routed case
-            events.publish("message", case_id=message.case_id, message_id=message.id)
-    else:
-        session.commit()
-    return _result(session, message, duplicate=duplicate)
+    inbound = without_nul(inbound)
+    lane = f"contact:{inbound.sender}" if inbound.sender or contact is None else f"contact-id:{contact.id}"
+    with db.lane_of_process(session, lane):
+        try:
+            db.lane(session, lane)
+            message, duplicate = _store(session, inbound, contact)
+        except IntegrityError:
+            # The same delivery was stored concurrently (another lane: its idempotency token): read it back.
+            session.rollback()
+            db.lane(session, lane)
+            message, duplicate = _store(session, inbound, contact)
+        # The contact's lane, then the message: concurrent messages and redeliveries wait their turn, and
+        # read the case as the one before them left it (not as this session last saw it).
+        db.lane(session, lane)
+        session.expire_all()
+        message = session.scalars(select(Message).where(Message.id == message.id).with_for_update()).one()
+        if message.triage is None:
+            _triage_and_respond(session, message, automated=inbound.automated)
+        else:
+            session.commit()
+        return _result(session, message, duplicate=duplicate)
 
 
 def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -> tuple[Message, bool]:
@@ -144,15 +148,18 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
         reply = None
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
-    sent = None
     if reply and message.channel == Channel.VOICE:
         # Spoken in the call's TwiML, not sent: kept on the caller's message so a redelivery says it again.
         message.meta = {**(message.meta or {}), "said": reply, "playbook_id": playbook_id}
     elif reply:
         sent = _store_reply(session, message, reply, playbook_id)
-    session.commit()
-    if sent is not None and sent.delivery_status == DeliveryStatus.PENDING:
-        outbound.enqueue_send(sent)  # email is answered by a send job, SMS and voice in the webhook's answer
+        if sent.channel == Channel.EMAIL:
+            outbound.queue_send(session, sent)  # SMS and voice are answered in the webhook's TwiML
+    if case is not None:
+        # Owed in this transaction, so they happen even if Redis is down right now.
+        routing.schedule_sla_check(session, case)
+        outbox.event(session, "message", case_id=case.id, message_id=message.id)
+    outbox.commit(session)
 
 
 def _route(session: Session, case: Case, message: Message, result: triage.Triage) -> tuple[str | None, str | None]:

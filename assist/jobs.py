@@ -8,7 +8,7 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, clock, db, mail, outbound, routing, runtime
+from assist import audit, clock, db, mail, outbound, outbox, routing, runtime
 from assist.errors import NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
@@ -31,6 +31,16 @@ def send_message(message_id: int) -> str | None:
     message = session.get(Message, message_id)
     if message is None or message.direction != Direction.OUTBOUND:
         raise NotSendable(f"message {message_id} is not an outbound message")
+    if message.delivery_status == DeliveryStatus.SENDING:
+        # An earlier run handed it over and was cut off before it could record the answer: it may have
+        # gone out, and an accepted message is never sent twice. An agent sees it and decides.
+        message.delivery_status = DeliveryStatus.UNCONFIRMED
+        message.error = "the send was cut off after it was handed over: it may have been sent"
+        audit.record(session, "message.send_unconfirmed", case=message.case, message=message,
+                     attempt=message.attempts)
+        session.commit()
+        log.error("send of message %s was cut off after the hand-over; not sent again", message.id)
+        return None
     if message.delivery_status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
         return message.channel_id  # already sent by an earlier run of this job
     if message.contact.opted_out:
@@ -38,11 +48,16 @@ def send_message(message_id: int) -> str | None:
         session.commit()
         return None
 
-    message.attempts += 1
     sender = SENDERS.get(Channel(message.channel))
+    if sender is None:
+        _record_failure(session, message, f"no sender for the {message.channel} channel yet",
+                        reason="not sendable", final=True)
+        return None
+    # Recorded before the carrier is asked: whatever fails after the hand-over, no later run sends it again.
+    message.attempts += 1
+    message.delivery_status = DeliveryStatus.SENDING
+    session.commit()
     try:
-        if sender is None:
-            raise NotSendable(f"no sender for the {message.channel} channel yet")
         sid = sender(message)
     except NotSendable as exc:  # configuration, not the carrier: trying again cannot help
         _record_failure(session, message, str(exc), reason="not sendable", final=True)
@@ -123,8 +138,8 @@ def check_first_response(case_id: int) -> bool:
         session.commit()
         return False
     if case.first_response_due_at > now:
-        session.commit()
-        routing.schedule_sla_check(case, now=now, again=True)
+        routing.schedule_sla_check(session, case, now=now, again=True)
+        outbox.commit(session)
         return False
     breached = routing.check_first_response(session, case, now)
     session.commit()

@@ -42,17 +42,37 @@ def receive(rt: runtime.Runtime, data: bytes, mail_from: str, recipient: str = "
         raw = _save_raw(session, data, mail_from)
         if raw.message_id is not None:
             return raw  # a resend of a message already ingested
-        try:
-            inbound = email_channel.parse_email(data, recipient=recipient or rt.settings.team_email)
-        except BadWebhook as exc:
-            raw.error = str(exc)[:500]
-            session.commit()
-            log.warning("stored raw email %s but could not ingest it: %s", raw.id, exc)
-            return raw
-        result = ingest.ingest(session, inbound)
-        raw.message_id, raw.error = result.message_id, None
+        return ingest_raw(session, raw, recipient or rt.settings.team_email)
+
+
+def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
+    """Parse a stored raw mail and ingest it; one that cannot become a message keeps why, and waits in the
+    console's list of mail that needs attention."""
+    try:
+        inbound = email_channel.parse_email(raw.data, recipient=recipient, envelope_from=raw.mail_from)
+    except BadWebhook as exc:
+        raw.error = str(exc)[:500]
         session.commit()
+        log.warning("stored raw email %s but could not ingest it: %s", raw.id, exc)
         return raw
+    result = ingest.ingest(session, inbound)
+    raw.message_id, raw.error = result.message_id, None
+    session.commit()
+    return raw
+
+
+ATTENTION_LIMIT = 200
+
+
+def needing_attention(session) -> list[RawEmail]:
+    """Stored mail that did not become a message (no usable sender, or parsing failed), newest first."""
+    return list(session.scalars(select(RawEmail).where(RawEmail.message_id.is_(None), RawEmail.error.is_not(None))
+                                .order_by(RawEmail.id.desc()).limit(ATTENTION_LIMIT)))
+
+
+def preview(raw: RawEmail, limit: int = 4000) -> str:
+    """The start of a raw mail as text, for a person to read (the page escapes it)."""
+    return raw.data[:limit].decode("utf-8", errors="replace")
 
 
 def start_server(rt: runtime.Runtime) -> Controller:
@@ -75,8 +95,9 @@ def start_server(rt: runtime.Runtime) -> Controller:
         options.update(authenticator=email_channel.password_authenticator(settings.smtp_auth_user,
                                                                           settings.smtp_auth_password),
                        auth_required=True, auth_require_tls=bool(settings.smtp_tls_cert))
-    controller = Controller(handler, hostname=host, port=port, data_size_limit=settings.smtp_max_bytes,
-                            server_hostname=settings.smtp_hostname, **options)
+    controller = email_channel.MailController(handler, hostname=host, port=port,
+                                              data_size_limit=settings.smtp_max_bytes,
+                                              server_hostname=settings.smtp_hostname, **options)
     try:
         controller.start()
     except OSError as exc:

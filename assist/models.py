@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -91,7 +92,9 @@ class DeliveryStatus(StrEnum):
     """Where an outbound message is; inbound messages have none."""
 
     PENDING = "pending"  # stored, waiting for the send job
+    SENDING = "sending"  # handed to the carrier or relay; what it answered is not recorded yet
     RETRYING = "retrying"  # a send attempt failed; another is scheduled
+    UNCONFIRMED = "unconfirmed"  # a send was cut off after it was handed over: it may have gone out
     QUEUED = "queued"  # the carrier accepted it
     SENT = "sent"
     DELIVERED = "delivered"
@@ -465,3 +468,25 @@ class CallCallback(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # CallSid, event and step
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEntry(Base):
+    """Work a commit owes (a job to run, a live event to publish), written in the same transaction and
+    handed to Redis after it by assist/outbox.py: Redis being down delays it, never loses it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_waiting", "done_at", "relayed_at", "run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "job" or "event"
+    target: Mapped[str] = mapped_column(String(120))  # a job's function, or an event's kind
+    args: Mapped[Any] = mapped_column(JSON)  # a job's positional arguments, or an event's data
+    queue: Mapped[str] = mapped_column(String(16), default="default")
+    job_id: Mapped[str | None] = mapped_column(String(80))  # RQ's job id (default: outbox-<id>)
+    retry: Mapped[bool] = mapped_column(Boolean, default=False)  # the carrier retry policy (sends)
+    run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    relayed_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    relays: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -4,9 +4,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from assist import audit, background, clock, runtime
+from assist import audit, clock, outbox, runtime
 from assist.errors import NotSendable
 from assist.models import Case, DeliveryStatus, Direction, Message, User
 from channels.message import Channel, StatusReport
@@ -57,13 +57,22 @@ def create_reply(session: Session, case: Case, text: str, *, author: User | None
     return message
 
 
-def enqueue_send(message: Message) -> None:
-    """Queue the send job of a committed outbound message (nothing for a suppressed one)."""
+def queue_send(session: Session, message: Message) -> None:
+    """Owe the send of a stored outbound message, in the transaction that stores it (nothing for a
+    suppressed one): its send job runs after the commit, even if Redis is down at that moment."""
     if message.delivery_status != DeliveryStatus.PENDING:
         return
+    session.flush()
     urgent = message.case is not None and message.case.urgency == "critical"
-    background.enqueue("assist.jobs.send_message", message.id, queue_name="critical" if urgent else "default",
-                   retry=background.send_retry())
+    outbox.job(session, "assist.jobs.send_message", message.id, queue="critical" if urgent else "default",
+               retry=True)
+
+
+def enqueue_send(message: Message) -> None:
+    """Send an outbound message that is already committed: owe its send and commit that."""
+    session = object_session(message)
+    queue_send(session, message)
+    outbox.commit(session)
 
 
 def twilio_client() -> "Client":
@@ -87,7 +96,8 @@ def record_opt_out(session: Session, contact, *, source: str) -> None:
 
 # Later statuses never go back to earlier ones: callbacks may arrive out of order.
 STATUS_RANK = {
-    DeliveryStatus.PENDING: 0, DeliveryStatus.RETRYING: 0, DeliveryStatus.QUEUED: 1, DeliveryStatus.SENT: 2,
+    DeliveryStatus.PENDING: 0, DeliveryStatus.RETRYING: 0, DeliveryStatus.SENDING: 0, DeliveryStatus.UNCONFIRMED: 0,
+    DeliveryStatus.QUEUED: 1, DeliveryStatus.SENT: 2,
     DeliveryStatus.DELIVERED: 3, DeliveryStatus.UNDELIVERED: 3, DeliveryStatus.FAILED: 3,
 }
 
@@ -97,7 +107,8 @@ def record_delivery_status(session: Session, report: StatusReport) -> Message | 
     message = session.get(Message, report.message_id) if report.message_id else None
     if message is None or message.direction != Direction.OUTBOUND:
         message = session.scalars(
-            select(Message).where(Message.channel == Channel.SMS, Message.channel_id == report.message_sid)
+            select(Message).where(Message.channel == Channel.SMS, Message.direction == Direction.OUTBOUND,
+                                  Message.channel_id == report.message_sid)
         ).one_or_none()
     if message is None:
         log.warning("status %s for unknown message %s ignored", report.status, report.message_sid)

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, playbooks, runtime
+from assist import audit, clock, db, playbooks, runtime
 from assist.models import PlaybookVersion, User
 from assist.playbooks import Playbook, PlaybookError, TestResult
 
@@ -72,7 +72,12 @@ def published(session: Session) -> tuple[Playbook, ...]:
 
 
 def seed(session: Session, folder: Path | None = None) -> int:
-    """Publish the shipped playbooks as version 1 when the database has none; return how many."""
+    """Publish the shipped playbooks as version 1 when the database has none; return how many.
+
+    Part of the caller's transaction (the first message's, often), which commits it; concurrent first
+    messages seed once.
+    """
+    db.lane(session, "playbooks:seed")
     if session.scalar(select(func.count(PlaybookVersion.id))):
         return 0
     folder = folder or _seed_dir()
@@ -84,7 +89,7 @@ def seed(session: Session, folder: Path | None = None) -> int:
         session.add(PlaybookVersion(playbook_id=playbook.id, number=1, yaml=text, published_at=now,
                                     note=f"seeded from {folder.name}/"))
     audit.record(session, "playbooks.seeded", count=len(loaded))
-    session.commit()
+    session.flush()
     return len(loaded)
 
 

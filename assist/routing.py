@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, background, cases, clock, playbook_versions, playbooks, runtime
+from assist import audit, cases, clock, outbox, playbook_versions, playbooks, runtime
 from assist.models import OPEN_STATUSES, Booking, Case, DeliveryStatus, Direction, Message, User
 from assist.triage import Triage
 
@@ -87,19 +87,20 @@ def sla_running(case: Case) -> bool:
             and case.sla_breached_at is None)
 
 
-def schedule_sla_check(case: Case, *, now: datetime | None = None, again: bool = False) -> None:
-    """Schedule the first-response check of a committed case at its due time (an RQ scheduled job).
+def schedule_sla_check(session: Session, case: Case, *, now: datetime | None = None, again: bool = False) -> None:
+    """Owe the first-response check of a case at its due time, in the transaction that routes it (RQ
+    schedules it once it is committed; the sweep escalates it if even that is lost).
 
-    The delay is taken from the service's clock; `again` schedules a further check (a check that
-    ran early), which gets a job id of its own.
+    The time is the service's clock's; `again` schedules a further check (a check that ran early),
+    which gets a job id of its own.
     """
     if not sla_running(case):
         return
     now = now or clock.now()
-    delay = max(case.first_response_due_at - now, timedelta(0)) + SLA_SLACK
+    at = max(case.first_response_due_at, now) + SLA_SLACK
     queue_name = "critical" if case.priority == 1 else "default"
     job_id = None if again else f"sla-{case.id}-{int(case.first_response_due_at.timestamp())}"
-    background.queue(queue_name).enqueue_in(delay, "assist.jobs.check_first_response", case.id, job_id=job_id)
+    outbox.job(session, "assist.jobs.check_first_response", case.id, queue=queue_name, at=at, job_id=job_id)
 
 
 def overdue_cases(now: datetime):

@@ -57,15 +57,21 @@ class Runtime:
             ConfigError: a changed value is invalid.
         """
         self.settings = self.settings.changed(**changes)
+        if "redis_url" in changes:  # the next use connects to the new one
+            self.close_redis()
 
     def close(self) -> None:
-        """Close the Redis connection and stop the embedded Redis if this runtime started it."""
+        """Close the Redis connection (stopping the embedded Redis if this runtime started it) and the
+        database's connections."""
+        self.close_redis()
+        self.sessions.kw["bind"].dispose()
+
+    def close_redis(self) -> None:
         from assist import background
 
         connection, self._redis = self._redis, None
         if connection is not None:
             background.close(connection)
-        self.sessions.kw["bind"].dispose()
 
 
 @dataclass

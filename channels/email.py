@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid, parseaddr
 
 import nh3
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from channels.addresses import mask, normalize_email
 from channels.email_text import triage_text
@@ -59,25 +61,37 @@ def html_to_text(markup: str) -> str:
 
 
 def _text_of(part) -> str:
-    """A text part's content, whatever charset it declares (or wrongly declares)."""
+    """A text part's content, whatever charset it declares (or wrongly declares); "" for a part that is
+    not text (a mail that is only a photo)."""
+    if part.get_content_maintype() != "text":
+        return ""
     try:
-        return part.get_content()
+        content = part.get_content()
     except (LookupError, UnicodeDecodeError, AssertionError, ValueError):
         payload = part.get_payload(decode=True) or b""
         return payload.decode("utf-8", errors="replace")
+    return content if isinstance(content, str) else ""
 
 
-def parse_email(raw: bytes, *, recipient: str = "") -> InboundMessage:
+def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> InboundMessage:
     """Turn a raw RFC 5322 message into an InboundMessage (its new text for triage, all of it kept).
 
+    The sender is the From header's address, else the envelope's (SMTP MAIL FROM): a broken From header
+    still reaches a person.
+
     Raises:
-        BadWebhook: there is no usable sender address.
+        BadWebhook: neither From nor the envelope has a usable address.
     """
     message = message_from_bytes(raw, policy=policy.default)
-    try:
-        sender = normalize_email(parseaddr(_header(message, "From"))[1])
-    except InvalidAddress:
-        raise BadWebhook("the From header has no email address") from None
+    sender = None
+    for candidate in (parseaddr(_header(message, "From"))[1], envelope_from):
+        try:
+            sender = normalize_email(candidate)
+            break
+        except InvalidAddress:
+            continue
+    if sender is None:
+        raise BadWebhook("neither the From header nor the envelope has an email address")
     message_id = _header(message, "Message-ID") or f"<{hashlib.sha256(raw).hexdigest()}@no-message-id>"
     subject = " ".join(_header(message, "Subject").split())
     plain = html = None
@@ -96,6 +110,8 @@ def parse_email(raw: bytes, *, recipient: str = "") -> InboundMessage:
         parts = list(message.iter_attachments()) if message.is_multipart() else []
     except (KeyError, TypeError, AttributeError):
         parts = []
+    if not message.is_multipart() and message.get_content_maintype() != "text":
+        parts = [message]  # the whole mail is one attachment
     for part in parts:
         payload = part.get_payload(decode=True)
         size = len(payload) if isinstance(payload, bytes) else None
@@ -198,3 +214,20 @@ def send_email(message: EmailMessage, *, host: str, port: int, starttls: bool = 
         if username:
             relay.login(username, password)
         relay.send_message(message)
+
+
+MAX_DATA_LINE = 64 * 1024  # bytes: real senders exceed RFC 5321's 1,000 (bare-LF mail, long HTML); Postfix takes them
+
+
+class LongLineSMTP(SMTP):
+    """aiosmtpd's SMTP server taking DATA lines up to MAX_DATA_LINE instead of refusing the whole mail with
+    "500 Line too long"; commands keep RFC 5321's 512-byte limit (SMTP.command_size_limit)."""
+
+    line_length_limit = MAX_DATA_LINE
+
+
+class MailController(Controller):
+    """aiosmtpd's Controller serving LongLineSMTP."""
+
+    def factory(self):
+        return LongLineSMTP(self.handler, **self.SMTP_kwargs)

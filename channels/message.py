@@ -1,6 +1,6 @@
 """The one message shape every channel produces and the core consumes."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -46,6 +46,16 @@ class InboundMessage:
     case_token: int | None = None  # a case number the customer quoted ("[Case #123]" in a subject)
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
     meta: dict = field(default_factory=dict)  # what is kept with the message besides its text (speech confidence)
+
+
+def without_nul(inbound: InboundMessage) -> InboundMessage:
+    """inbound without NUL characters, which no text column stores (PostgreSQL refuses them): a message
+    that holds one is cleaned, not refused forever."""
+    changes = {f.name: getattr(inbound, f.name).replace("\x00", "") for f in fields(inbound)
+               if isinstance(getattr(inbound, f.name), str) and "\x00" in getattr(inbound, f.name)}
+    if inbound.meta and "\x00" in repr(inbound.meta):
+        changes["meta"] = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in inbound.meta.items()}
+    return replace(inbound, **changes) if changes else inbound
 
 
 @dataclass(frozen=True)

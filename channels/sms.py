@@ -35,6 +35,20 @@ STATUSES: dict[str, str] = {
     "canceled": "failed",
 }
 
+MAX_MEDIA = 10  # Twilio attaches at most 10 media to a message
+MAX_SID = 64  # Twilio's SIDs are 34 characters; anything much longer is not Twilio's
+MAX_ADDRESS = 64  # a phone number, short code or channel address ("whatsapp:+1...")
+MAX_ERROR_CODE = 10  # Twilio's error codes are five digits
+MAX_ID = 2**31 - 1  # the largest id the service's own status URLs carry
+
+
+def _bounded(form: Mapping[str, str], name: str, limit: int) -> str:
+    value = form.get(name) or ""
+    if len(value) > limit:
+        raise BadWebhook(f"{name} is longer than {limit} characters")
+    return value
+
+
 def keyword_of(body: str) -> Keyword | None:
     """Return the carrier keyword body consists of, if any."""
     return KEYWORDS.get(body.strip().rstrip(".!").strip().upper())
@@ -49,8 +63,10 @@ def parse_sms(form: Mapping[str, str], headers: Mapping[str, str] | None = None)
     missing = [name for name in ("MessageSid", "From") if not form.get(name)]
     if missing:
         raise BadWebhook(f"missing required parameter(s): {', '.join(missing)}")
+    sid = _bounded(form, "MessageSid", MAX_SID)
+    recipient = _bounded(form, "To", MAX_ADDRESS)
     try:
-        sender = normalize_phone(form["From"])
+        sender = normalize_phone(_bounded(form, "From", MAX_ADDRESS))
     except InvalidAddress as exc:
         raise BadWebhook(f"From is {exc}") from None
     body = form.get("Body", "")
@@ -58,6 +74,8 @@ def parse_sms(form: Mapping[str, str], headers: Mapping[str, str] | None = None)
         media_count = int(form.get("NumMedia") or 0)
     except ValueError:
         raise BadWebhook("NumMedia is not a number") from None
+    if not 0 <= media_count <= MAX_MEDIA:
+        raise BadWebhook(f"NumMedia must be 0 to {MAX_MEDIA}, not {media_count}")
     media = tuple(
         Attachment(
             name=f"media-{i}",
@@ -69,9 +87,9 @@ def parse_sms(form: Mapping[str, str], headers: Mapping[str, str] | None = None)
     )
     return InboundMessage(
         channel=Channel.SMS,
-        channel_id=form["MessageSid"],
+        channel_id=sid,
         sender=sender,
-        recipient=form.get("To", ""),
+        recipient=recipient,
         text=body,
         original=body,
         attachments=media,
@@ -91,16 +109,20 @@ def parse_status(form: Mapping[str, str], args: Mapping[str, str]) -> StatusRepo
     sid, twilio_status = form.get("MessageSid"), form.get("MessageStatus") or form.get("SmsStatus")
     if not sid or not twilio_status:
         raise BadWebhook("missing required parameter(s): MessageSid, MessageStatus")
+    sid = _bounded(form, "MessageSid", MAX_SID)
+    error_code = _bounded(form, "ErrorCode", MAX_ERROR_CODE)
     try:
         status = STATUSES[twilio_status]
     except KeyError:
         raise UnknownStatus(f"undeclared MessageStatus {twilio_status!r}") from None
     message_id = args.get("message", "")
+    if message_id and not (message_id.isdigit() and int(message_id) <= MAX_ID):
+        raise BadWebhook(f"message is not one of the service's message ids: {message_id[:20]!r}")
     return StatusReport(
         message_sid=sid,
         status=status,
-        error_code=form.get("ErrorCode") or None,
-        message_id=int(message_id) if message_id.isdigit() else None,
+        error_code=error_code or None,
+        message_id=int(message_id) if message_id else None,
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from assist import background, db, runtime
+from assist import background, db, outbox, runtime
 from assist.clock import SetClock
 from assist.models import UserRole
 from assist.settings import SANDBOX_ACCOUNT_SID
@@ -263,9 +263,10 @@ def drain(app):
         with app.app_context():
             all_queues = background.queues()
             while time.monotonic() < deadline:
+                outbox.relay(db.session())  # as the worker's relay thread does
                 worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
                 waiting = sum(q.count + len(ScheduledJobRegistry(queue=q).get_jobs_to_schedule(int(time.time()) + soon))
-                              for q in all_queues)
+                              for q in all_queues) + outbox.unrelayed(db.session())
                 if waiting == 0:
                     return
                 time.sleep(0.2)
