@@ -26,7 +26,9 @@ from assist.models import OutboxEntry
 log = logging.getLogger(__name__)
 
 BATCH = 200  # entries relayed per pass
-LOST_AFTER = timedelta(minutes=2)  # a relayed job Redis no longer knows after this long is relayed again
+LOST_AFTER = timedelta(seconds=20)  # a relayed job lost this long (Redis forgot it, its worker died) is relayed again
+ALIVE_KEY = "assist:worker-alive:{}"  # set by each live worker every second (assist.worker.Ticker)
+ALIVE_FOR = 15  # seconds a worker counts as alive after its last beat (it beats every second)
 MAX_RELAYS = 5  # a job that keeps failing in RQ (not a send's own retries) is given up after this many
 CREATED = "assist.outbox.created"  # session.info key: the entries this session added
 
@@ -122,9 +124,25 @@ def run(entry_id: int):
     return result
 
 
+def beat(connection: redis.Redis, worker_name: str) -> None:
+    """Say that a worker is alive (its jobs are not lost), for a few seconds."""
+    connection.set(ALIVE_KEY.format(worker_name), 1, ex=ALIVE_FOR)
+
+
+def _lost(job: Job | None, connection: redis.Redis) -> bool:
+    """Whether a relayed job will never finish: Redis forgot it, RQ gave it up, or the worker running it
+    died (a SIGKILL leaves it "started" until RQ's own cleanup, minutes later)."""
+    if job is None:
+        return True
+    status = job.get_status()
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return True
+    return status == JobStatus.STARTED and not connection.exists(ALIVE_KEY.format(job.worker_name))
+
+
 def recover(session: Session) -> int:
-    """Relay again the jobs Redis lost (a restart without persistence, a flush) or that failed in RQ
-    without finishing (a killed worker); return how many."""
+    """Relay again the jobs Redis lost (a restart without persistence, a flush), that failed in RQ without
+    finishing, or whose worker died running them; return how many."""
     now = clock.now()
     stale = session.scalars(
         select(OutboxEntry).where(OutboxEntry.kind == "job", OutboxEntry.done_at.is_(None),
@@ -134,13 +152,13 @@ def recover(session: Session) -> int:
     connection = background.connection()
     for entry in stale:
         try:
-            status = Job.fetch(rq_job_id(entry), connection=connection).get_status()
+            job: Job | None = Job.fetch(rq_job_id(entry), connection=connection)
         except NoSuchJobError:
-            status = None
-        if status not in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            continue  # queued, scheduled, started or deferred: RQ still has it
+            job = None
+        if not _lost(job, connection):
+            continue  # queued, scheduled, deferred, or running on a live worker
         if entry.relays >= MAX_RELAYS:
-            entry.done_at, entry.error = now, f"given up after {entry.relays} relays (last: {status or 'lost'})"
+            entry.done_at, entry.error = now, f"given up after {entry.relays} relays"
             log.error("outbox entry %s (%s) given up: %s", entry.id, entry.target, entry.error)
             continue
         entry.relayed_at = None

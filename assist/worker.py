@@ -1,5 +1,7 @@
 """The RQ worker that runs the service's jobs, and the periodic jobs it enqueues."""
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -7,6 +9,7 @@ import time
 import redis
 from rq import SimpleWorker
 from rq.cron import CronScheduler
+from rq.scheduler import RQScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from assist import background, jobs, outbox, runtime
@@ -48,39 +51,53 @@ def periodic_jobs(connection: redis.Redis) -> CronScheduler:
     return cron
 
 
-RELAY_EVERY = 1.0  # seconds between passes of the outbox relay
+RELAY_EVERY = 1.0  # seconds between passes of the outbox relay and of the scheduler
 RECOVER_EVERY = 30.0  # seconds between looks for relayed jobs that Redis lost
+RECONNECT_AFTER = (1, 2, 5, 10)  # seconds to wait before working again after Redis went away, then 10 s
 
 
 class Ticker(threading.Thread):
     """From a thread of the worker's process: relay the outbox (what commits owe) to Redis, relay again
-    what Redis lost, and enqueue the periodic jobs when they are due.
+    what Redis lost, move RQ's scheduled jobs that are due to their queues, and enqueue the periodic jobs.
 
-    RQ's `CronScheduler.start()` wants a process of its own and the main thread's signals; driving
-    its `enqueue_jobs()` from here keeps one process per worker. Several workers each do all of it:
-    the relay skips rows another holds, and the sweeps are idempotent. A Redis or database outage only
-    delays them.
+    RQ's own scheduler runs in a forked child that outlives a killed worker and, after an unclean exit,
+    waits up to its maintenance interval (10 minutes) to take the lock over; here it lives and dies with
+    the worker, and tries for the lock every second (it is free at most 61 s after its holder died).
+    `CronScheduler.start()` wants a process of its own and the main thread's signals; driving its
+    `enqueue_jobs()` from here keeps one process per worker. Several workers each do all of it: the relay
+    skips rows another holds, one of them holds the scheduler lock, and the sweeps are idempotent. A Redis
+    or database outage only delays them.
     """
 
-    def __init__(self, rt: runtime.Runtime, cron: CronScheduler):
+    def __init__(self, rt: runtime.Runtime, worker: RuntimeWorker, cron: CronScheduler, scheduler: RQScheduler):
         super().__init__(name="periodic-jobs", daemon=True)
-        self.rt, self.cron = rt, cron
+        self.rt, self.worker, self.cron, self.scheduler = rt, worker, cron, scheduler
         self.stopped = threading.Event()
 
     def run(self) -> None:
         next_cron = next_recover = 0.0
         while not self.stopped.is_set():
             now = time.monotonic()
+            with contextlib.suppress(redis.RedisError):
+                outbox.beat(self.worker.connection, self.worker.name)  # first: its jobs are not lost
             self.relay(recover=now >= next_recover)
             if now >= next_recover:
                 next_recover = now + RECOVER_EVERY
-            if now >= next_cron:
-                try:
+            try:
+                if not self.scheduler.acquired_locks or self.scheduler.should_reacquire_locks:
+                    self.scheduler.acquire_locks()  # take the lock, or the free one of a worker that died
+                else:
+                    self.scheduler.heartbeat()  # keep ours
+                if self.scheduler.acquired_locks:
+                    self.scheduler.enqueue_scheduled_jobs()
+                if now >= next_cron:
                     self.cron.enqueue_jobs()
                     next_cron = now + max(1.0, self.cron.calculate_sleep_interval())
-                except redis.RedisError as exc:
-                    log.warning("could not enqueue the periodic jobs (%s); trying again", type(exc).__name__)
+            except redis.RedisError as exc:
+                log.warning("could not move scheduled or periodic jobs (%s); trying again", type(exc).__name__)
             self.stopped.wait(RELAY_EVERY)
+        with contextlib.suppress(redis.RedisError):
+            self.scheduler.release_locks()
 
     def relay(self, *, recover: bool) -> None:
         try:
@@ -94,15 +111,25 @@ class Ticker(threading.Thread):
 
 
 def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO") -> None:
-    """Work the queues with RQ's scheduler (and, unless burst, the periodic jobs) until stopped."""
-    worker = make_worker(rt)
+    """Work the queues until stopped (burst: until they are empty), with the Ticker beside the worker.
+
+    When Redis goes away the worker waits and connects again instead of exiting; a signal stops it.
+    """
     with runtime.bind(rt):
         outbox.relay(runtime.session())  # what commits owed while no worker ran (burst mode relays only this)
-    ticker = None if burst else Ticker(rt, periodic_jobs(worker.connection))
-    if ticker is not None:
+    if burst:
+        make_worker(rt).work(burst=True, with_scheduler=True, logging_level=logging_level)
+        return
+    for attempt in itertools.count():
+        worker = make_worker(rt)
+        ticker = Ticker(rt, worker, periodic_jobs(worker.connection), RQScheduler(worker.queues, worker.connection))
         ticker.start()
-    try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
-    finally:
-        if ticker is not None:
+        try:
+            worker.work(with_scheduler=False, logging_level=logging_level)
+            return  # stopped by a signal
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            wait = RECONNECT_AFTER[min(attempt, len(RECONNECT_AFTER) - 1)]
+            log.warning("Redis went away (%s); working again in %s s", type(exc).__name__, wait)
+        finally:
             ticker.stopped.set()
+        time.sleep(wait)

@@ -73,6 +73,9 @@ def _text_of(part) -> str:
     return content if isinstance(content, str) else ""
 
 
+MAX_SUBJECT = 998  # RFC 5322's longest line: what the subject column keeps (triage reads the whole of it)
+
+
 def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> InboundMessage:
     """Turn a raw RFC 5322 message into an InboundMessage (its new text for triage, all of it kept).
 
@@ -122,7 +125,7 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> 
     to = recipient or (getaddresses([_header(message, "To")]) or [("", "")])[0][1].lower()
     return InboundMessage(
         channel=Channel.EMAIL, channel_id=message_id[:255], sender=sender, recipient=to,
-        text=triage_text(subject, full), original=full, subject=subject, html=html,
+        text=triage_text(subject, full), original=full, subject=subject[:MAX_SUBJECT], html=html,
         attachments=tuple(attachments), automated=is_automated(message),
         thread_ids=tuple(dict.fromkeys(references)), case_token=int(token.group(1)) if token else None,
         raw={"size": len(raw)},

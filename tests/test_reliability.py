@@ -2,16 +2,23 @@
 that goes away, loses its data or a send cut off after the hand-over delays work and never loses or
 repeats it. A Redis server of the test's own is stopped and started again; the database is the app's."""
 
+import asyncio
 import shutil
 import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from conftest import ACCOUNT_SID, configure, csrf_token, need_service, runtime_of
+from conftest import test_environment as app_environment
+from processes import BASE_ENVIRONMENT, alive, descendants
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -25,6 +32,7 @@ from assist.simulate import free_port, sms_params
 pytestmark = pytest.mark.both_databases
 
 CUSTOMER, TEAM_NUMBER = "+15035550123", "+15005550006"
+ASSIST = str(Path(sys.executable).with_name("assist"))
 
 
 class RedisServer:
@@ -199,3 +207,113 @@ def test_bursts_of_parallel_messages_from_new_numbers_are_all_stored_triaged_and
                                                         Message.playbook_id.is_not(None))).all()
     per_case = Counter((m.case_id, m.playbook_id) for m in bot_replies)
     assert set(per_case.values()) == {1} and {case_id for case_id, _ in per_case} == {c.id for c in cases}
+
+
+class SlowRelay:
+    """An SMTP relay that takes a while over each message, so a worker can be killed in the middle."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.recipients, self.lock = seconds, [], threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.seconds)
+        with self.lock:
+            self.recipients += envelope.rcpt_tos
+        return "250 OK"
+
+
+def start_worker(env: dict, cwd) -> subprocess.Popen:
+    return subprocess.Popen([ASSIST, "worker"], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def test_a_killed_worker_leaves_nothing_running_and_the_next_one_sends_every_reply_once(
+        app, own_redis, smtp_server, session, database_url, tmp_path):  # noqa: F811
+    relay = SlowRelay(0.05)
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        customers = [f"customer{i}@example.com" for i in range(50)]
+        for i, customer in enumerate(customers):  # 50 cases, each owing the bot's emailed reply
+            assert send(smtp_server, email(f"booking question {i}", "Can I move my booking to Friday?",
+                                           sender=customer), mail_from=customer)[0] == 250
+        env = {**BASE_ENVIRONMENT, **app_environment(database_url, tmp_path / "instance"),
+               "REDIS_URL": own_redis.url, "SMTP_RELAY": f"127.0.0.1:{controller.port}", "TEAM_EMAIL": TEAM}
+        first = start_worker(env, tmp_path)
+        deadline = time.monotonic() + 60
+        while len(relay.recipients) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        started = descendants(first.pid)
+        first.kill()  # SIGKILL, mid-queue
+        first.wait(timeout=10)
+        assert [pid for pid in started if alive(pid)] == []  # no orphaned scheduler or anything else
+
+        second = start_worker(env, tmp_path)
+        restarted, done = time.monotonic(), False
+        try:
+            while time.monotonic() - restarted < 60 and not done:
+                time.sleep(0.5)
+                session.expire_all()
+                statuses = Counter(m.delivery_status for m in session.scalars(
+                    select(Message).where(Message.direction == Direction.OUTBOUND)))
+                done = statuses[DeliveryStatus.SENT] + statuses[DeliveryStatus.SENDING] == 50 \
+                    and statuses[DeliveryStatus.SENDING] <= 1
+        finally:
+            second.terminate()
+            assert second.wait(timeout=30) == 0
+        assert done, statuses  # within 60 s of the restart
+        sent_twice = [r for r, n in Counter(relay.recipients).items() if n > 1]
+        assert sent_twice == []
+        # Every reply went out once; at most the one in the relay's hands at the kill is left `sending`:
+        # it may have gone out, so it is never sent again (assist.outbox relays it, and the send marks it
+        # unconfirmed, once RQ gives the killed worker's job up).
+        assert len(relay.recipients) >= 49 and set(relay.recipients) <= set(customers)
+    finally:
+        controller.stop()
+
+
+def test_a_job_whose_worker_died_is_relayed_again_and_a_live_workers_is_not(app, session, clock):
+    from rq.job import Job, JobStatus
+
+    with app.app_context():
+        from assist import db
+
+        s = db.session()
+        entry = outbox.job(s, "assist.jobs.sweep_overdue_cases")
+        outbox.commit(s)
+        connection = background.connection()
+        job = Job.fetch(outbox.rq_job_id(entry), connection=connection)
+        job.set_status(JobStatus.STARTED)  # a worker took it...
+        job.worker_name = "worker-a"
+        job.save()
+        clock.set(clock.now() + outbox.LOST_AFTER + timedelta(seconds=1))
+        outbox.beat(connection, "worker-a")  # ...and is alive: its job is not lost
+        assert outbox.recover(s) == 0
+        connection.delete(outbox.ALIVE_KEY.format("worker-a"))  # ...and was killed
+        assert outbox.recover(s) == 1
+        s.refresh(entry)
+        assert entry.relayed_at is None and entry.done_at is None
+        assert outbox.relay(s) == 1 and Job.fetch(outbox.rq_job_id(entry), connection=connection).get_status() \
+            == JobStatus.QUEUED
+
+
+def test_the_worker_waits_out_a_redis_outage_and_works_on(app, own_redis, smtp_server, sink, session,  # noqa: F811
+                                                          database_url, tmp_path):
+    env = {**BASE_ENVIRONMENT, **app_environment(database_url, tmp_path / "instance"),
+           "REDIS_URL": own_redis.url, "SMTP_RELAY": runtime_of(app).settings.smtp_relay, "TEAM_EMAIL": TEAM}
+    worker = start_worker(env, tmp_path)
+    try:
+        time.sleep(3)  # up and working
+        own_redis.stop()
+        time.sleep(4)  # RQ's heartbeat fails meanwhile
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        own_redis.start()
+        # Mail arrives after the outage: the same worker sends the bot's reply.
+        assert send(smtp_server, email("Question about my booking", "Can I change the dates?"))[0] == 250
+        deadline = time.monotonic() + 30
+        while not sink.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [m["To"] for m in sink.messages] == [ANN]
+    finally:
+        worker.terminate()
+        assert worker.wait(timeout=30) == 0
