@@ -9,7 +9,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from assist import db, ingest, runtime
+from assist import db, ingest, outbox, runtime
 from assist.errors import BadWebhook, NotSendable, PortBusy
 from assist.models import Direction, Message, RawEmail
 from assist.settings import host_and_port
@@ -42,7 +42,18 @@ def receive(rt: runtime.Runtime, data: bytes, mail_from: str, recipient: str = "
         raw = _save_raw(session, data, mail_from)
         if raw.message_id is not None:
             return raw  # a resend of a message already ingested
-        return ingest_raw(session, raw, recipient or rt.settings.team_email)
+        try:
+            return ingest_raw(session, raw, recipient or rt.settings.team_email)
+        except Exception as exc:
+            # Stored, so never a 451 the sender would repeat for days: a job tries again, and the list of
+            # mail needing attention shows it meanwhile.
+            session.rollback()
+            log.exception("ingesting raw email %s failed; a job tries again", raw.id)
+            raw = session.get(RawEmail, raw.id)
+            raw.error = f"ingesting it failed ({type(exc).__name__}); it is tried again"[:500]
+            outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True)
+            outbox.commit(session)
+            return raw
 
 
 def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
@@ -59,6 +70,15 @@ def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
     raw.message_id, raw.error = result.message_id, None
     session.commit()
     return raw
+
+
+def ingest_stored(raw_id: int) -> int | None:
+    """The job that ingests a stored raw mail whose first ingest failed; returns its message id."""
+    session = db.session()
+    raw = session.get(RawEmail, raw_id)
+    if raw is None or raw.message_id is not None:
+        return raw.message_id if raw else None
+    return ingest_raw(session, raw, runtime.settings().team_email).message_id
 
 
 ATTENTION_LIMIT = 200

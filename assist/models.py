@@ -252,7 +252,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_inbound_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
-    first_response_due_at: Mapped[datetime | None]  # the playbook's first-response SLA
+    first_response_due_at: Mapped[datetime | None] = mapped_column(index=True)  # the playbook's first-response SLA
     sla_breached_at: Mapped[datetime | None]  # when the SLA check found no first response in time
     resolved_at: Mapped[datetime | None]
     playbook_id: Mapped[str | None] = mapped_column(String(64))  # the playbook that routed the case
@@ -294,7 +294,7 @@ class Message(Base):
     meta: Mapped[dict | None] = mapped_column(JSON)  # what the carrier said besides the text (speech confidence…)
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     keyword: Mapped[str | None] = mapped_column(String(16))
-    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the bot
     playbook_id: Mapped[str | None] = mapped_column(String(64))  # the playbook a bot reply came from
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus, "delivery_status"))

@@ -182,9 +182,15 @@ class _Neutral(dict):
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
 
+@functools.lru_cache(maxsize=2048)
+def _compiled(template: str):
+    """A template compiled once per process (the texts of the published playbooks, and drafts)."""
+    return _env.from_string(template)
+
+
 def render(template: str, context: dict, language: str = "en") -> str:
     """Render a validated template in the sandbox; unknown or empty values become neutral words."""
-    return _env.from_string(template).render(_Neutral(context, language)).strip()
+    return _compiled(template).render(_Neutral(context, language)).strip()
 
 
 def check_template(template: str) -> str | None:

@@ -3,6 +3,8 @@
 import contextlib
 import itertools
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -73,10 +75,15 @@ class Ticker(threading.Thread):
         super().__init__(name="periodic-jobs", daemon=True)
         self.rt, self.worker, self.cron, self.scheduler = rt, worker, cron, scheduler
         self.stopped = threading.Event()
+        self.parent = os.getppid()
 
     def run(self) -> None:
         next_cron = next_recover = 0.0
         while not self.stopped.is_set():
+            if os.getppid() != self.parent:  # whoever started the worker (the demo, a supervisor) is gone
+                log.warning("the worker's parent process is gone; stopping after the current job")
+                os.kill(os.getpid(), signal.SIGTERM)  # RQ's warm shutdown
+                return
             now = time.monotonic()
             with contextlib.suppress(redis.RedisError):
                 outbox.beat(self.worker.connection, self.worker.name)  # first: its jobs are not lost

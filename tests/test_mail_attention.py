@@ -6,6 +6,7 @@ from conftest import csrf_token
 from sqlalchemy import select
 from test_email import TEAM, send, smtp_server  # noqa: F401  (fixture)
 
+from assist import mail
 from assist.models import Case, Direction, Message, RawEmail, UserRole
 from channels import email as email_channel
 
@@ -74,3 +75,27 @@ def test_long_lines_are_taken_as_postfix_takes_them_up_to_a_limit(smtp_server, s
     assert long_line.strip() in message.original
     endless = f"From: bo@example.com\nTo: {TEAM}\nSubject: x\n\n{'x' * 70_000}\n".encode()
     assert send(smtp_server, endless, mail_from="bo@example.com")[0] == 500  # beyond 64 KiB: refused, deliberately
+
+
+def test_a_mail_whose_ingest_fails_gets_250_and_a_job_tries_again(smtp_server, session, drain,  # noqa: F811
+                                                                  monkeypatch):
+    from assist import ingest
+
+    real_ingest, failures = ingest.ingest, []
+
+    def fails_once(session, inbound, **kwargs):
+        if not failures:
+            failures.append(inbound.channel_id)
+            raise RuntimeError("a bug in triage")
+        return real_ingest(session, inbound, **kwargs)
+
+    monkeypatch.setattr(ingest, "ingest", fails_once)
+    assert send(smtp_server, raw_mail("Ann Lee <ann@example.com>"), mail_from="ann@example.com")[0] == 250  # not 451
+    [raw] = session.scalars(select(RawEmail)).all()
+    assert raw.message_id is None and "tried again" in raw.error
+    assert [r.id for r in mail.needing_attention(session)] == [raw.id]
+    drain()
+    session.expire_all()
+    [message] = inbound(session)
+    raw = session.get(RawEmail, raw.id)
+    assert raw.message_id == message.id and raw.error is None and failures

@@ -3,7 +3,9 @@ that goes away, loses its data or a send cut off after the hand-over delays work
 repeats it. A Redis server of the test's own is stopped and started again; the database is the app's."""
 
 import asyncio
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -317,3 +319,22 @@ def test_the_worker_waits_out_a_redis_outage_and_works_on(app, own_redis, smtp_s
     finally:
         worker.terminate()
         assert worker.wait(timeout=30) == 0
+
+
+def test_the_worker_stops_when_whoever_started_it_is_killed(app, own_redis, database_url, tmp_path):
+    env = {**BASE_ENVIRONMENT, **app_environment(database_url, tmp_path / "instance"), "REDIS_URL": own_redis.url}
+    parent = subprocess.Popen(["bash", "-c", f"'{ASSIST}' worker & wait"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (workers := descendants(parent.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # the worker is up
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:  # leave nothing running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert workers and not left
