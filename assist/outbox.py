@@ -18,6 +18,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from assist import background, clock, db
@@ -60,7 +61,11 @@ def commit(session: Session) -> None:
     session.commit()
     created = session.info.pop(CREATED, [])
     if created:
-        relay(session, ids=[entry.id for entry in created])
+        try:
+            relay(session, ids=[entry.id for entry in created])
+        except SQLAlchemyError as exc:  # the change is committed: the worker relays what it owes
+            session.rollback()
+            log.warning("outbox: relaying after the commit failed (%s); the worker relays it", type(exc).__name__)
 
 
 def relay(session: Session, *, ids: list[int] | None = None) -> int:

@@ -338,3 +338,20 @@ def test_the_worker_stops_when_whoever_started_it_is_killed(app, own_redis, data
     for pid in left:  # leave nothing running, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert workers and not left
+
+
+def test_a_relay_that_fails_after_the_commit_leaves_the_work_to_the_worker(twilio, session, drain, monkeypatch):
+    real_relay = outbox.relay
+
+    def relay(session, *, ids=None):
+        if ids is not None:  # the fast path, just after the webhook's commit
+            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+        return real_relay(session, ids=ids)
+
+    monkeypatch.setattr(outbox, "relay", relay)
+    answer = twilio.post("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    assert answer.status_code == 200 and "<Message " in answer.get_data(as_text=True)
+    assert outbox.unrelayed(session) == 2  # the SLA check and the console's event wait for the worker
+    drain()
+    session.expire_all()
+    assert outbox.unrelayed(session) == 0

@@ -25,5 +25,5 @@ def retry(raw_id: int):  # CSRFProtect checks the form's token
     raw = get_or_404(RawEmail, raw_id)
     raw = mail.ingest_raw(db.session(), raw, runtime.settings().team_email)
     if raw.message_id is None:
-        return flash_redirect(f"Still not readable: {raw.error}", "attention.index")
+        return flash_redirect(f"Still not readable: {raw.error}", "attention.index", category="error")
     return flash_redirect("Ingested: it is a case now.", "attention.index")
