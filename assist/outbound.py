@@ -4,7 +4,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from assist import audit, clock, outbox, runtime
 from assist.errors import NotSendable
@@ -30,7 +30,7 @@ def reply_channel(case: Case) -> str:
 def create_reply(session: Session, case: Case, text: str, *, author: User | None = None,
                  channel: str | None = None) -> Message:
     """Store a reply to case on the channel the customer last used (an SMS for a caller); the caller
-    commits, then calls enqueue_send.
+    owes its send in the same transaction (queue_send, or cases.done(send=)).
 
     Raises:
         NotSendable: the contact has no address on that channel (a caller who withheld their number).
@@ -67,12 +67,6 @@ def queue_send(session: Session, message: Message) -> None:
     outbox.job(session, "assist.jobs.send_message", message.id, queue="critical" if urgent else "default",
                retry=True)
 
-
-def enqueue_send(message: Message) -> None:
-    """Send an outbound message that is already committed: owe its send and commit that."""
-    session = object_session(message)
-    queue_send(session, message)
-    outbox.commit(session)
 
 
 def twilio_client() -> "Client":

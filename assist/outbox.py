@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timedelta
 
 import redis
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import func, select, update
@@ -135,13 +136,16 @@ def beat(connection: redis.Redis, worker_name: str) -> None:
 
 
 def _lost(job: Job | None, connection: redis.Redis) -> bool:
-    """Whether a relayed job will never finish: Redis forgot it, RQ gave it up, or the worker running it
-    died (a SIGKILL leaves it "started" until RQ's own cleanup, minutes later)."""
+    """Whether a relayed job will never finish: Redis forgot it, RQ gave it up, or a worker took it and
+    died, before starting it (it is "queued" but in no queue) or while running it (a SIGKILL leaves it
+    "started" until RQ's own cleanup, minutes later)."""
     if job is None:
         return True
     status = job.get_status()
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         return True
+    if status == JobStatus.QUEUED:
+        return Queue(job.origin, connection=connection).get_job_position(job.id) is None
     return status == JobStatus.STARTED and not connection.exists(ALIVE_KEY.format(job.worker_name))
 
 

@@ -1,7 +1,6 @@
 """The RQ worker that runs the service's jobs, and the periodic jobs it enqueues."""
 
 import contextlib
-import itertools
 import logging
 import os
 import signal
@@ -55,7 +54,6 @@ def periodic_jobs(connection: redis.Redis) -> CronScheduler:
 
 RELAY_EVERY = 1.0  # seconds between passes of the outbox relay and of the scheduler
 RECOVER_EVERY = 30.0  # seconds between looks for relayed jobs that Redis lost
-RECONNECT_AFTER = (1, 2, 5, 10)  # seconds to wait before working again after Redis went away, then 10 s
 
 
 class Ticker(threading.Thread):
@@ -120,23 +118,18 @@ class Ticker(threading.Thread):
 def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO") -> None:
     """Work the queues until stopped (burst: until they are empty), with the Ticker beside the worker.
 
-    When Redis goes away the worker waits and connects again instead of exiting; a signal stops it.
+    RQ's worker waits for Redis to come back when it goes away (tests/test_reliability.py checks it, a job
+    running meanwhile included); a signal, or the Ticker seeing the parent gone, stops it.
     """
     with runtime.bind(rt):
         outbox.relay(runtime.session())  # what commits owed while no worker ran (burst mode relays only this)
+    worker = make_worker(rt)
     if burst:
-        make_worker(rt).work(burst=True, with_scheduler=True, logging_level=logging_level)
+        worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
         return
-    for attempt in itertools.count():
-        worker = make_worker(rt)
-        ticker = Ticker(rt, worker, periodic_jobs(worker.connection), RQScheduler(worker.queues, worker.connection))
-        ticker.start()
-        try:
-            worker.work(with_scheduler=False, logging_level=logging_level)
-            return  # stopped by a signal
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            wait = RECONNECT_AFTER[min(attempt, len(RECONNECT_AFTER) - 1)]
-            log.warning("Redis went away (%s); working again in %s s", type(exc).__name__, wait)
-        finally:
-            ticker.stopped.set()
-        time.sleep(wait)
+    ticker = Ticker(rt, worker, periodic_jobs(worker.connection), RQScheduler(worker.queues, worker.connection))
+    ticker.start()
+    try:
+        worker.work(with_scheduler=False, logging_level=logging_level)
+    finally:
+        ticker.stopped.set()

@@ -51,11 +51,13 @@ class InboundMessage:
 def without_nul(inbound: InboundMessage) -> InboundMessage:
     """inbound without NUL characters, which no text column stores (PostgreSQL refuses them): a message
     that holds one is cleaned, not refused forever."""
-    changes = {f.name: getattr(inbound, f.name).replace("\x00", "") for f in fields(inbound)
-               if isinstance(getattr(inbound, f.name), str) and "\x00" in getattr(inbound, f.name)}
-    if inbound.meta and "\x00" in repr(inbound.meta):
-        changes["meta"] = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in inbound.meta.items()}
-    return replace(inbound, **changes) if changes else inbound
+    def clean(value):
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+    changes = {f.name: clean(getattr(inbound, f.name)) for f in fields(inbound)}
+    changes["meta"] = {key: clean(value) for key, value in inbound.meta.items()}
+    changed = {name: value for name, value in changes.items() if value != getattr(inbound, name)}
+    return replace(inbound, **changed) if changed else inbound
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from conftest import configure, count, runtime_of
 from sqlalchemy import select
 
-from assist import mail, sandbox
+from assist import cases, mail, sandbox
 from assist.models import Case, Direction, Message, RawEmail
 from assist.simulate import free_port
 
@@ -234,8 +234,7 @@ def test_an_agents_reply_is_threaded_and_not_marked_automatic(smtp_server, sink,
     case = session.scalars(select(Case)).one()
     agent = make_user()
     reply = outbound.create_reply(session, case, "Refund issued today.", author=agent)
-    session.commit()
-    outbound.enqueue_send(reply)
+    cases.done(session, case, send=reply)
     drain()
     agent_mail = sink.messages[-1]
     assert agent_mail["Auto-Submitted"] is None and "Refund issued today." in agent_mail.get_content()

@@ -6,7 +6,7 @@ import pytest
 from conftest import ACCOUNT_SID, TEAM_NUMBER, configure, count, load_fixture, runtime_of
 from sqlalchemy import select
 
-from assist import background, outbound, sandbox
+from assist import background, cases, outbound, sandbox
 from assist.models import Case, Contact, DeliveryStatus, Direction, Event, Message
 from assist.simulate import sms_params
 
@@ -27,9 +27,9 @@ def reply_to_case(app, case_id: int, text: str) -> int:
         from assist import db
 
         session = db.session()
-        message = outbound.create_reply(session, session.get(Case, case_id), text)
-        session.commit()
-        outbound.enqueue_send(message)
+        case = session.get(Case, case_id)
+        message = outbound.create_reply(session, case, text)
+        cases.done(session, case, send=message)
         return message.id
 
 

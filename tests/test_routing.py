@@ -8,7 +8,7 @@ from conftest import ACCOUNT_SID, AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, TEAM_NUMBE
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from assist import background, outbound, playbook_versions, routing
+from assist import background, cases, outbound, playbook_versions, routing
 from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Direction, Event, Message, UserRole
 from assist.simulate import sms_params
@@ -180,11 +180,10 @@ def test_a_case_answered_only_by_a_failed_send_is_escalated(app, live_server, se
     agent = make_user()
     case = session.scalars(select(Case)).one()
     reply = outbound.create_reply(session, case, "Calling you now.", author=agent)
-    session.commit()
+    cases.done(session, case, send=reply)
     assert not routing.check_first_response(session, case, case.first_response_due_at + timedelta(seconds=1))
     with app.app_context():
         sandbox.fail_next(background.connection(), 10)  # Twilio keeps failing: every try of the send fails
-        outbound.enqueue_send(reply)
     drain()
     session.expire_all()
     assert session.get(Message, reply.id).delivery_status.value == "failed"
@@ -200,9 +199,7 @@ def test_a_case_answered_in_time_is_not_escalated(app, live_server, session, mak
     agent = make_user()
     case = session.scalars(select(Case)).one()
     reply = outbound.create_reply(session, case, "I'm calling you now.", author=agent)  # the first response
-    session.commit()
-    with app.app_context():
-        outbound.enqueue_send(reply)
+    cases.done(session, case, send=reply)
     drain()
     session.expire_all()
     case = session.get(Case, case.id)
