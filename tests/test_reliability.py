@@ -49,14 +49,18 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                                          "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    redis.Redis.from_url(self.url).ping()
+                    return
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            raise AssertionError("redis-server did not start")
+        except BaseException:
+            self.stop()  # never leave the server behind, whatever stopped the wait
+            raise
 
     def stop(self) -> None:
         """Stop it as a crash or a restart would: nothing it held survives."""
