@@ -51,42 +51,60 @@ OPENS_NO_CASE = frozenset({Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP})
 
 
 def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None = None) -> IngestResult:
-    """Store inbound once, resolve its contact and case, triage and route it, and say what to answer.
+    """Store inbound once, triage it, route its case and store the bot's reply, in one transaction; say what
+    to answer.
 
-    The message is committed before anything else happens to it. A redelivery (same channel id or
-    idempotency token) stores nothing and gets the first answer; if triage failed the first time,
-    the redelivery finishes it. `contact` files a message whose sender has no address (a caller
-    who withheld their number) under a contact the caller already resolved.
+    What only the answer needs happens here; assigning the case, the SLA check, alerting the lead and the
+    live event are owed in the same transaction and run after it (jobs.after_inbound, in a worker). A redelivery
+    (same channel id or idempotency token) stores nothing and gets the first answer; if triage failed the
+    first time, the message was stored anyway and the redelivery finishes it. `contact` files a message
+    whose sender has no address (a caller who withheld their number) under a contact the caller resolved.
     """
     inbound = without_nul(inbound)
     lane = f"contact:{inbound.sender}" if inbound.sender or contact is None else f"contact-id:{contact.id}"
+    # The contact's lane: concurrent messages and redeliveries of one contact wait their turn, and each
+    # finds the case and the replies the one before it stored.
     with db.lane_of_process(session, lane):
-        try:
-            db.lane(session, lane)
-            message, duplicate = _store(session, inbound, contact)
-        except IntegrityError:
-            # The same delivery was stored concurrently (another lane: its idempotency token): read it back.
-            session.rollback()
-            db.lane(session, lane)
-            message, duplicate = _store(session, inbound, contact)
-        # The contact's lane, then the message: concurrent messages and redeliveries wait their turn, and
-        # read the case as the one before them left it (not as this session last saw it).
         db.lane(session, lane)
-        session.expire_all()
-        message = session.scalars(select(Message).where(Message.id == message.id).with_for_update()).one()
-        if message.triage is None:
-            _triage_and_respond(session, message, automated=inbound.automated)
-        else:
-            session.commit()
-        return _result(session, message, duplicate=duplicate)
-
-
-def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -> tuple[Message, bool]:
-    stored = _find_stored(session, inbound)
-    if stored is not None:
+        message = _find_stored(session, inbound)
+        if message is None:
+            try:
+                return _receive(session, inbound, contact)
+            except IntegrityError:
+                # The same delivery was stored concurrently (another lane: its idempotency token): read it back.
+                session.rollback()
+                db.lane(session, lane)
+                message = _find_stored(session, inbound)
+                assert message is not None
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
-        return stored, True
+        if message.triage is None:
+            reply = _respond(session, message, triage.classify(message.text, message.channel),
+                             automated=inbound.automated)
+            outbox.commit(session)
+            return _result(session, message, duplicate=True, reply=reply)
+        session.commit()
+        return _result(session, message, duplicate=True)
 
+
+def _receive(session: Session, inbound: InboundMessage, contact: Contact | None) -> IngestResult:
+    try:
+        result = triage.classify(inbound.text, inbound.channel)
+    except Exception:
+        _store(session, inbound, contact, None)
+        session.commit()  # stored untriaged (nothing a customer sent is lost): a redelivery finishes it
+        raise
+    message = _store(session, inbound, contact, result)
+    with session.no_autoflush:  # one flush at the commit: each row is written once
+        reply = _respond(session, message, result, automated=inbound.automated)
+    outbox.commit(session)
+    log.info("stored %s message %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
+             message.case_id)
+    return _result(session, message, duplicate=False, reply=reply)
+
+
+def _store(session: Session, inbound: InboundMessage, contact: Contact | None,
+           result: triage.Triage | None) -> Message:
+    """Store the message (flushed, not committed), on its case, opened if need be."""
     if contact is None:
         address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
         contact = contacts.find_or_create(session, **address)
@@ -101,8 +119,6 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -
     if opened:
         case = Case(contact=contact, created_at=now)
         session.add(case)
-    if case is not None:
-        case.last_inbound_at = now
 
     message = Message(
         case=case, contact=contact, direction=Direction.INBOUND, channel=inbound.channel,
@@ -111,32 +127,32 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact | None) -
         text=inbound.text, original=inbound.original, html=inbound.html, keyword=inbound.keyword,
         meta=inbound.meta or None,
         attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at or now,
+        triage=result.to_dict() if result else None, language=result.language if result else None,
     )
     session.add(message)
     session.flush()
+    if case is not None:
+        case.last_inbound_at = now
     if opened:
         audit.record(session, "case.opened", case=case, message=message, channel=inbound.channel)
     audit.record(session, "message.received", case=case, message=message, channel=inbound.channel)
-    session.commit()
-    log.info("stored %s message %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
-             case.id if case else None)
-    return message, False
+    return message
 
 
 PRIORITY = {label: rank for rank, label in enumerate(URGENCY, 1)}  # critical is priority 1
 
 
-def _triage_and_respond(session: Session, message: Message, *, automated: bool) -> None:
-    """Triage a stored message, route its case by the playbooks, and store the bot's reply, if any."""
-    result = triage.classify(message.text, message.channel)
+def _respond(session: Session, message: Message, result: triage.Triage, *, automated: bool) -> Message | None:
+    """Label a stored message, route its case by the playbooks and store the bot's reply (returned, if any);
+    owe what follows in a worker (jobs.after_inbound)."""
     case = message.case
     if _answers_danger_question(case, message):
         result = _confirmed_danger(session, case, message, result)
     message.triage = result.to_dict()
     message.language = result.language
-    reply, playbook_id = None, None
+    reply, playbook_id, settle = None, None, routing.Settle(False, False, False)
     if case is not None and message.keyword is None:
-        reply, playbook_id = _route(session, case, message, result)
+        reply, playbook_id, settle = _route(session, case, message, result)
         if result.possible_emergency and case.danger_asked_at is None and not automated \
                 and not message.contact.opted_out and message.channel in (Channel.SMS, Channel.EMAIL):
             reply = _ask_about_danger(session, case, message, result, reply)
@@ -148,6 +164,7 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
         reply = None
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
+    sent = None
     if reply and message.channel == Channel.VOICE:
         # Spoken in the call's TwiML, not sent: kept on the caller's message so a redelivery says it again.
         message.meta = {**(message.meta or {}), "said": reply, "playbook_id": playbook_id}
@@ -156,24 +173,27 @@ def _triage_and_respond(session: Session, message: Message, *, automated: bool) 
         if sent.channel == Channel.EMAIL:
             outbound.queue_send(session, sent)  # SMS and voice are answered in the webhook's TwiML
     if case is not None:
-        # Owed in this transaction, so they happen even if Redis is down right now.
-        routing.schedule_sla_check(session, case)
-        outbox.event(session, "message", case_id=case.id, message_id=message.id)
-    outbox.commit(session)
+        # Owed in this transaction, so it happens even if Redis is down right now.
+        outbox.job(session, "assist.jobs.after_inbound", case.id, message.id, *settle,
+                   queue="critical" if case.priority == 1 else "default")
+    return sent
 
 
-def _route(session: Session, case: Case, message: Message, result: triage.Triage) -> tuple[str | None, str | None]:
-    """Set the case's urgency and route it by the playbooks: the playbook's reply and id, if it answers."""
-    urgencies = [m.triage["urgency"] for m in case.messages
-                 if m.direction == Direction.INBOUND and m.triage is not None and m.keyword is None]
-    case.urgency = min(urgencies, key=PRIORITY.__getitem__)
-    decision = routing.route(session, case, message, result)
+def _route(session: Session, case: Case, message: Message,
+           result: triage.Triage) -> tuple[str | None, str | None, routing.Settle]:
+    """Set the case's urgency (its most urgent message's) and route it by the playbooks: the playbook's reply
+    and id, if it answers, and what is left to do after the commit."""
+    case.urgency = result.urgency if case.urgency is None else min(case.urgency, result.urgency,
+                                                                   key=PRIORITY.__getitem__)
+    never_routed = case.playbook_id is None  # so the bot never answered it
+    decision, settle = routing.route(session, case, message, result)
     # Spoken advice is said on every call; a written reply goes once per case and playbook, and only from
     # the playbook the case is routed by (a calmer follow-up leaves the case, and its answer, as they are).
-    if message.channel == Channel.VOICE or (case.playbook_id == decision.playbook.id
-                                            and not routing.auto_replied(case, decision.playbook.id)):
-        return decision.auto_reply, decision.playbook.id
-    return None, None
+    if message.channel == Channel.VOICE or (
+            case.playbook_id == decision.playbook.id
+            and (never_routed or not routing.auto_replied(session, case, decision.playbook.id))):
+        return decision.auto_reply, decision.playbook.id, settle
+    return None, None, settle
 
 
 def _ask_about_danger(session: Session, case: Case, message: Message, result: triage.Triage,
@@ -256,13 +276,15 @@ def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
     return session.scalars(select(Message).where(same_delivery).order_by(Message.id)).first()
 
 
-def _result(session: Session, message: Message, *, duplicate: bool) -> IngestResult:
+def _result(session: Session, message: Message, *, duplicate: bool, reply: Message | None = None) -> IngestResult:
+    """What to answer for message: its reply (found when not given, for a redelivery) or what a call says."""
     if message.channel == Channel.VOICE:
         said = (message.meta or {}).get("said")
         return IngestResult(message_id=message.id, case_id=message.case_id, duplicate=duplicate, reply=said)
-    reply = session.scalars(
-        select(Message).where(Message.in_reply_to_id == message.id, Message.author_id.is_(None))
-        .order_by(Message.id)
-    ).first()
+    if reply is None and duplicate:
+        reply = session.scalars(
+            select(Message).where(Message.in_reply_to_id == message.id, Message.author_id.is_(None))
+            .order_by(Message.id)
+        ).first()
     return IngestResult(message_id=message.id, case_id=message.case_id, duplicate=duplicate,
                         reply=reply.text if reply else None, reply_id=reply.id if reply else None)

@@ -8,7 +8,7 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, clock, db, mail, outbound, outbox, routing, runtime
+from assist import audit, cases, clock, db, mail, outbound, outbox, routing, runtime
 from assist.errors import NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
@@ -146,6 +146,25 @@ def check_first_response(case_id: int) -> bool:
     if breached:
         log.warning("case %s breached its first-response SLA (queue %s); escalated", case.id, case.queue)
     return breached
+
+
+def after_inbound(case_id: int, message_id: int, routed: bool, requeued: bool, alert_lead: bool) -> None:
+    """After an inbound message's commit, in a worker: give its case to someone when its route changed (a
+    new queue, or nobody has it yet), alert the queue's lead when the playbook says so, owe the case's
+    first-response check, and tell the consoles."""
+    session = db.session()
+    case = session.get(Case, case_id, with_for_update=True)  # waits for a message of the case being stored
+    if case is None:
+        return
+    if routed and case.is_open and (requeued or case.assignee_id is None):
+        routing.assign(session, case, clock.now())
+    if alert_lead:
+        lead = cases.lead_for(session, case.queue)
+        audit.record(session, "case.lead_alerted", case=case, playbook=case.playbook_id,
+                     lead_id=lead.id if lead else None)
+    routing.schedule_sla_check(session, case)
+    outbox.event(session, "message", case_id=case.id, message_id=message_id)
+    outbox.commit(session)
 
 
 SWEEP_BATCH = 500  # overdue cases escalated per sweep run

@@ -1,4 +1,4 @@
-"""The email channel's core side: store raw mail durably, ingest it, run the SMTP server, send replies."""
+"""The email channel's core side: store raw mail durably, ingest it in a job, run the SMTP server, send replies."""
 
 import hashlib
 import logging
@@ -6,6 +6,7 @@ import os
 import ssl
 
 from aiosmtpd.controller import Controller
+from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,41 +20,25 @@ from channels.addresses import mask
 log = logging.getLogger(__name__)
 
 
-def _save_raw(session, data: bytes, mail_from: str) -> RawEmail:
-    """Commit the raw bytes (once: a resend of the same bytes finds the first copy)."""
-    digest = hashlib.sha256(data).hexdigest()
-    found = session.scalar(select(RawEmail).where(RawEmail.digest == digest))
-    if found is not None:
-        return found
-    raw = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
-    session.add(raw)
-    try:
-        session.commit()
-    except IntegrityError:  # the same message stored by a concurrent session
-        session.rollback()
-        return session.scalar(select(RawEmail).where(RawEmail.digest == digest))
-    return raw
-
-
-def receive(rt: runtime.Runtime, data: bytes, mail_from: str, recipient: str = "") -> RawEmail:
-    """Store a received message durably, then ingest it; raises only if it could not be stored."""
+def receive(rt: runtime.Runtime, data: bytes, mail_from: str) -> RawEmail:
+    """Store a received message durably, with the job that ingests it, in one commit; raises only if it could
+    not be stored. The SMTP session gets its 250 then: parsing, triage and routing run in a worker."""
     with runtime.bind(rt):
         session = db.session()
-        raw = _save_raw(session, data, mail_from)
-        if raw.message_id is not None:
-            return raw  # a resend of a message already ingested
+        digest = hashlib.sha256(data).hexdigest()
+        found = session.scalar(select(RawEmail).where(RawEmail.digest == digest))
+        if found is not None:
+            return found  # a resend of the same bytes: stored (and ingested, or owed) once
+        raw = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
+        session.add(raw)
         try:
-            return ingest_raw(session, raw, recipient or rt.settings.team_email)
-        except Exception as exc:
-            # Stored, so never a 451 the sender would repeat for days: a job tries again, and the list of
-            # mail needing attention shows it meanwhile.
+            session.flush()
+        except IntegrityError:  # the same bytes stored by a concurrent session
             session.rollback()
-            log.exception("ingesting raw email %s failed; a job tries again", raw.id)
-            raw = session.get(RawEmail, raw.id)
-            raw.error = f"ingesting it failed ({type(exc).__name__}); it is tried again"[:500]
-            outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True)
-            outbox.commit(session)
-            return raw
+            return session.scalars(select(RawEmail).where(RawEmail.digest == digest)).one()
+        outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True)
+        outbox.commit(session)
+        return raw
 
 
 def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
@@ -73,12 +58,23 @@ def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
 
 
 def ingest_stored(raw_id: int) -> int | None:
-    """The job that ingests a stored raw mail whose first ingest failed; returns its message id."""
+    """The job that ingests a stored raw mail; returns its message id. A failure is kept on the mail (the
+    console's list of mail needing attention shows it) and raised, for RQ to try again."""
     session = db.session()
     raw = session.get(RawEmail, raw_id)
     if raw is None or raw.message_id is not None:
         return raw.message_id if raw else None
-    return ingest_raw(session, raw, runtime.settings().team_email).message_id
+    try:
+        return ingest_raw(session, raw, runtime.settings().team_email).message_id
+    except Exception as exc:
+        session.rollback()
+        job = get_current_job()
+        again = "it is tried again" if job is not None and job.retries_left else "retry it from this list"
+        log.exception("ingesting raw email %s failed; %s", raw_id, again)
+        raw = session.get(RawEmail, raw_id)
+        raw.error = f"ingesting it failed ({type(exc).__name__}); {again}"[:500]
+        session.commit()
+        raise
 
 
 ATTENTION_LIMIT = 200

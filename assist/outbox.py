@@ -58,32 +58,56 @@ def _add(session: Session, entry: OutboxEntry) -> OutboxEntry:
 
 
 def commit(session: Session) -> None:
-    """Commit, then relay what this session owes at once (best effort: the worker relays what is left)."""
-    session.commit()
+    """Commit, then hand what this session owes to Redis at once (the fast path).
+
+    The entries are marked relayed in the commit itself, so the fast path costs the database nothing more.
+    Entries Redis does not take are unmarked for the worker's next pass; should even that fail (the process
+    dies right after the commit, the database goes too), recover() relays them once they are overdue.
+    """
     created = session.info.pop(CREATED, [])
-    if created:
-        try:
-            relay(session, ids=[entry.id for entry in created])
-        except SQLAlchemyError as exc:  # the change is committed: the worker relays what it owes
-            session.rollback()
-            log.warning("outbox: relaying after the commit failed (%s); the worker relays it", type(exc).__name__)
+    now = clock.now()
+    for entry in created:
+        entry.relayed_at, entry.relays = now, 1
+        if entry.kind == "event":
+            entry.done_at = now  # published once; a console that missed it reloads
+    session.commit()
+    handed = 0
+    try:
+        for entry in created:
+            _hand_over(entry, now)
+            handed += 1
+    except redis.RedisError as exc:
+        log.warning("outbox: Redis is unavailable (%s); the worker relays %s entries", type(exc).__name__,
+                    len(created) - handed)
+        _unmark(session, [entry.id for entry in created[handed:]])
 
 
-def relay(session: Session, *, ids: list[int] | None = None) -> int:
+def _unmark(session: Session, ids: list[int]) -> None:
+    try:
+        session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(ids))
+                        .values(relayed_at=None, done_at=None, relays=0))
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("outbox: unmarking after a failed hand-over failed (%s); recovery relays them later",
+                    type(exc).__name__)
+
+
+def relay(session: Session) -> int:
     """Hand due (or scheduled) entries to Redis and mark them relayed; return how many.
 
     A Redis error stops the pass: what was handed over is marked, the rest waits for the next pass.
     """
     query = (select(OutboxEntry).where(OutboxEntry.relayed_at.is_(None), OutboxEntry.done_at.is_(None))
              .order_by(OutboxEntry.id).limit(BATCH).with_for_update(skip_locked=True))
-    if ids is not None:
-        query = query.where(OutboxEntry.id.in_(ids))
     entries = session.scalars(query).all()
     now, relayed = clock.now(), 0
     try:
         for entry in entries:
             _hand_over(entry, now)
             entry.relayed_at, entry.relays = now, entry.relays + 1
+            if entry.kind == "event":
+                entry.done_at = now
             relayed += 1
     except redis.RedisError as exc:
         log.warning("outbox: Redis is unavailable (%s); %s entries wait for the next pass",
@@ -98,7 +122,6 @@ def _hand_over(entry: OutboxEntry, now: datetime) -> None:
         from assist import events
 
         events.publish(entry.target, **entry.args)
-        entry.done_at = now
         return
     retry = background.send_retry() if entry.retry else None
     queue = background.queue(entry.queue)

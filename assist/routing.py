@@ -1,6 +1,7 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -13,23 +14,28 @@ TEAM_NAME = "the incident team"
 POSSIBLE_EMERGENCY_SLA = 30  # minutes: a possible emergency's first response, as for high urgency
 
 
-def route(session: Session, case: Case, message: Message, triage: Triage) -> playbooks.Decision:
-    """Decide by the playbooks for message; the case keeps the most urgent route it has had."""
+class Settle(NamedTuple):
+    """What routing leaves to after the commit (jobs.after_inbound)."""
+
+    routed: bool  # the case took this route (a first one, or a more urgent one)
+    requeued: bool  # ... and with it a new queue: whoever has it is asked again
+    alert_lead: bool  # the playbook escalates: the queue's lead is alerted
+
+
+def route(session: Session, case: Case, message: Message, triage: Triage) -> tuple[playbooks.Decision, Settle]:
+    """Decide by the playbooks for message; the case keeps the most urgent route it has had. Assigning the
+    case and alerting the lead are left to after the commit (the Settle returned)."""
     contact = case.contact
     role = contact.member.role.value if contact.member else None
     decision = playbooks.decide(list(playbook_versions.published(session)), urgency=triage.urgency,
                                 emotion=triage.emotion, category=triage.category, channel=message.channel,
                                 text=message.text, role=role, context=context_of(session, case),
                                 language=triage.language)
+    settle = Settle(False, False, False)
     if case.playbook_id is None or decision.priority < case.priority:
         requeued = case.queue != decision.queue or case.playbook_id is None
         case.queue, case.priority, case.playbook_id = decision.queue, decision.priority, decision.playbook.id
-        if requeued or case.assignee_id is None:
-            assign(session, case, clock.now())
-        if decision.escalate:
-            lead = cases.lead_for(session, case.queue)
-            audit.record(session, "case.lead_alerted", case=case, playbook=decision.playbook.id,
-                         lead_id=lead.id if lead else None)
+        settle = Settle(True, requeued, decision.escalate)
         due = case.created_at + timedelta(minutes=decision.first_response_minutes)
         if case.first_response_due_at is None or due < case.first_response_due_at:
             case.first_response_due_at = due
@@ -40,12 +46,14 @@ def route(session: Session, case: Case, message: Message, triage: Triage) -> pla
         due = clock.now() + timedelta(minutes=POSSIBLE_EMERGENCY_SLA)
         if case.first_response_due_at is None or due < case.first_response_due_at:
             case.first_response_due_at = due
-    return decision
+    return decision, settle
 
 
-def auto_replied(case: Case, playbook_id: str) -> bool:
+def auto_replied(session: Session, case: Case, playbook_id: str) -> bool:
     """Whether the bot already answered this case from this playbook (it answers once per case and playbook)."""
-    return any(m.direction == Direction.OUTBOUND and m.playbook_id == playbook_id for m in case.messages)
+    return session.scalar(select(Message.id).where(
+        Message.case_id == case.id, Message.direction == Direction.OUTBOUND, Message.playbook_id == playbook_id
+    ).limit(1)) is not None
 
 
 def context_of(session: Session, case: Case) -> dict:

@@ -36,7 +36,23 @@ class RuntimeWorker(SimpleWorker):
 
     def execute_job(self, job, queue):
         with runtime.bind(self.runtime):
-            return super().execute_job(job, queue)
+            try:
+                return super().execute_job(job, queue)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # The job ran, but Redis went away before RQ could record how it ended (RQ would quit here).
+                # What it did is in the database: an outbox entry is done once its job succeeded, and
+                # recovery relays a job again that never finished. Wait for Redis and work on.
+                log.warning("Redis went away as job %s ended (%s); waiting for it", job.id, type(exc).__name__)
+                self._wait_for_redis()
+                return None
+
+    def _wait_for_redis(self) -> None:
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                return
+            except redis.RedisError:
+                time.sleep(1)
 
 
 def make_worker(rt: runtime.Runtime) -> RuntimeWorker:

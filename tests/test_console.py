@@ -130,13 +130,14 @@ def test_customer_strings_are_escaped_everywhere(client, login, live_server, ses
         assert ("&lt;script&gt;" in page) == shows_text
 
 
-def test_the_event_stream_relays_new_messages(client, login, live_server, session):
+def test_the_event_stream_relays_new_messages(client, login, live_server, session, drain):
     login(UserRole.AGENT)
     response = client.get("/events", buffered=False)
     assert response.mimetype == "text/event-stream"
     chunks = response.response
     assert next(chunks).startswith(b"retry:")
     post_sms(live_server, "my dog got out")
+    drain()  # the worker tells the consoles, after the webhook's commit
     deadline = time.monotonic() + 5
     data = b""
     while b"data:" not in data and time.monotonic() < deadline:

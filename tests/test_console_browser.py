@@ -73,6 +73,7 @@ def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_us
     page.wait_for_timeout(300)  # the event stream is subscribed
 
     sms(live_server, "Pico just got hit by a car on Elm St, he's bleeding from his leg")
+    drain()  # the worker routes the case and tells the consoles
     first = page.locator("tr.case-row").first
     first.get_by_text("hit by a car").wait_for(timeout=2000)  # live, within 2 seconds
     assert page.evaluate("window.stillTheSamePage") is True  # no reload

@@ -82,8 +82,8 @@ def own_redis(app):
     server.stop()
 
 
-def sms(body: str) -> dict:
-    return sms_params(from_=CUSTOMER, to=TEAM_NUMBER, body=body, account_sid=ACCOUNT_SID)
+def sms(body: str, sender: str = CUSTOMER) -> dict:
+    return sms_params(from_=sender, to=TEAM_NUMBER, body=body, account_sid=ACCOUNT_SID)
 
 
 def sent_sms(app) -> list[dict]:
@@ -106,30 +106,32 @@ def test_with_redis_down_contacts_are_answered_and_every_reply_goes_out_once_whe
     # An SMS: stored, triaged and answered in the webhook's TwiML, though nothing can be queued.
     answer = live_server.post_signed("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
     assert answer.status_code == 200 and "<Message " in answer.text and "keep your pet warm" in answer.text
-    # An email: 250, and the bot's emailed reply is owed.
-    assert send(smtp_server, email("Question about my booking", "Can I change the dates of my booking?"))[0] == 250
+    # An email: 250, stored, and its ingest owed.
+    assert send(smtp_server, email("Question about my booking", "Can I change the dates of my booking?"),
+                work=False)[0] == 250
     sms_case = session.scalars(select(Case).where(Case.contact.has(phone=CUSTOMER))).one()
-    email_case = session.scalars(select(Case).where(Case.contact.has(email=ANN))).one()
-    # An agent's reply on the email case: accepted by the console.
-    reply_in_console(client, email_case.id, "Yes: reply with the new dates and we will move it.")
+    # An agent's reply to another customer's question: accepted by the console.
+    other = "+15035550999"
+    assert live_server.post_signed("/twilio/sms", sms("how do I change my payout account?", sender=other)).ok
+    question = session.scalars(select(Case).where(Case.contact.has(phone=other))).one()
+    reply_in_console(client, question.id, "Settings, then Payouts: change it there.")
     session.expire_all()
     owed = session.scalars(select(OutboxEntry).where(OutboxEntry.relayed_at.is_(None))).all()
-    assert {e.target for e in owed} >= {"assist.jobs.send_message", "assist.jobs.check_first_response",
-                                        "message", "case"}
-    assert sink.messages == []
+    assert {e.target for e in owed} >= {"assist.jobs.after_inbound", "assist.mail.ingest_stored",
+                                        "assist.jobs.send_message", "case"}
+    assert sink.messages == [] and session.scalars(select(Case).where(Case.contact.has(email=ANN))).all() == []
 
     own_redis.start()
     drain()
     session.expire_all()
-    outbound = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND,
-                                                     Message.channel == "email")).all()
-    assert sorted(m.delivery_status for m in outbound) == [DeliveryStatus.SENT, DeliveryStatus.SENT]
-    assert [m["To"] for m in sink.messages] == [ANN, ANN]  # the bot's reply and the agent's, once each
-    bodies = [m.get_body(("plain",)).get_content() for m in sink.messages]
-    assert sum("new dates and we will move it" in body for body in bodies) == 1
+    email_case = session.scalars(select(Case).where(Case.contact.has(email=ANN))).one()  # ingested now
+    [bot_reply] = session.scalars(select(Message).where(Message.case_id == email_case.id,
+                                                        Message.direction == Direction.OUTBOUND)).all()
+    assert bot_reply.delivery_status == DeliveryStatus.SENT and [m["To"] for m in sink.messages] == [ANN]
+    assert [m["body"] for m in sent_sms(app)] == ["Settings, then Payouts: change it there."]
     assert outbox.unrelayed(session) == 0
     drain()  # again: nothing goes out twice
-    assert len(sink.messages) == 2
+    assert len(sink.messages) == 1 and len(sent_sms(app)) == 1
 
     # The emergency's first-response check was scheduled once Redis came back, for its due time.
     with app.app_context():
@@ -143,7 +145,7 @@ def test_with_redis_down_contacts_are_answered_and_every_reply_goes_out_once_whe
     escalated = session.get(Case, sms_case.id)
     assert escalated.status == CaseStatus.ESCALATED and escalated.assignee_id == lead.id
     assert escalated.sla_breached_at >= escalated.first_response_due_at
-    assert session.get(Case, email_case.id).first_response_at is not None  # the agent's reply answered it
+    assert session.get(Case, question.id).first_response_at is not None  # the agent's reply answered it
 
 
 def test_jobs_redis_lost_after_they_were_handed_over_are_relayed_again(app, live_server, own_redis, session,
@@ -170,7 +172,8 @@ def test_jobs_redis_lost_after_they_were_handed_over_are_relayed_again(app, live
 
 def test_a_send_whose_commit_fails_after_the_relay_accepted_it_is_not_sent_again(
         app, smtp_server, sink, session, drain, monkeypatch):  # noqa: F811
-    assert send(smtp_server, email("Question about my booking", "Can I change the dates of my booking?"))[0] == 250
+    assert send(smtp_server, email("Question about my booking", "Can I change the dates of my booking?"),
+                work=False)[0] == 250
     real_record = audit.record
 
     def record(session, kind, **data):  # the database goes away just after the relay said 250
@@ -237,7 +240,7 @@ def test_a_killed_worker_leaves_nothing_running_and_the_next_one_sends_every_rep
         customers = [f"customer{i}@example.com" for i in range(50)]
         for i, customer in enumerate(customers):  # 50 cases, each owing the bot's emailed reply
             assert send(smtp_server, email(f"booking question {i}", "Can I move my booking to Friday?",
-                                           sender=customer), mail_from=customer)[0] == 250
+                                           sender=customer), mail_from=customer, work=False)[0] == 250
         env = {**BASE_ENVIRONMENT, **app_environment(database_url, tmp_path / "instance"),
                "REDIS_URL": own_redis.url, "SMTP_RELAY": f"127.0.0.1:{controller.port}", "TEAM_EMAIL": TEAM}
         first = start_worker(env, tmp_path)
@@ -299,24 +302,30 @@ def test_a_job_whose_worker_died_is_relayed_again_and_a_live_workers_is_not(app,
         assert outbox.recover(s) == 1
 
 
+@pytest.mark.parametrize("relay_seconds", [8, 2], ids=["job-ends-after-the-outage", "job-ends-during-the-outage"])
 def test_the_worker_waits_out_a_redis_outage_in_the_middle_of_a_job_and_works_on(
-        app, own_redis, smtp_server, session, database_url, tmp_path):  # noqa: F811
-    relay = SlowRelay(8)
+        app, own_redis, smtp_server, session, database_url, tmp_path, relay_seconds):  # noqa: F811
+    relay = SlowRelay(relay_seconds)
     controller = Controller(relay, hostname="127.0.0.1", port=free_port())
     controller.start()
     env = {**BASE_ENVIRONMENT, **app_environment(database_url, tmp_path / "instance"),
            "REDIS_URL": own_redis.url, "SMTP_RELAY": f"127.0.0.1:{controller.port}", "TEAM_EMAIL": TEAM}
     worker = start_worker(env, tmp_path)
     try:
-        assert send(smtp_server, email("Question about my booking", "Can I change the dates?"))[0] == 250
-        time.sleep(3)  # the worker took the reply's job: the relay is still on it
-        own_redis.stop()  # ...when Redis goes away: the job ends with RQ unable to record it
+        assert send(smtp_server, email("Question about my booking", "Can I change the dates?"), work=False)[0] == 250
+        deadline = time.monotonic() + 30
+        while not session.scalars(select(Message).where(Message.delivery_status == DeliveryStatus.SENDING)).all() \
+                and time.monotonic() < deadline:  # the worker ingests the mail, then takes the reply's job...
+            time.sleep(0.1)
+            session.expire_all()
+        time.sleep(1)  # ...and the relay is still on it
+        own_redis.stop()  # ...when Redis goes away for 4 s: the send ends after it, or in it (RQ cannot record it)
         time.sleep(4)
         assert worker.poll() is None, "the worker exited when Redis went away"
         own_redis.start()
         # Mail arrives after the outage: the same worker sends the bot's reply.
         assert send(smtp_server, email("Another question", "Do you board rabbits?", sender="bo@example.com"),
-                    mail_from="bo@example.com")[0] == 250
+                    mail_from="bo@example.com", work=False)[0] == 250
         deadline = time.monotonic() + 30
         while "bo@example.com" not in relay.recipients and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -346,18 +355,46 @@ def test_the_worker_stops_when_whoever_started_it_is_killed(app, own_redis, data
     assert workers and not left
 
 
-def test_a_relay_that_fails_after_the_commit_leaves_the_work_to_the_worker(twilio, session, drain, monkeypatch):
-    real_relay = outbox.relay
+def test_a_hand_over_that_fails_after_the_commit_leaves_the_work_to_the_worker(twilio, session, drain, monkeypatch,
+                                                                             make_user, clock):
+    agent = make_user(queues=["emergency"])
+    real_hand_over = outbox._hand_over
 
-    def relay(session, *, ids=None):
-        if ids is not None:  # the fast path, just after the webhook's commit
-            raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
-        return real_relay(session, ids=ids)
+    def hand_over(entry, now):
+        raise redis.ConnectionError("Redis went away just after the commit")
 
-    monkeypatch.setattr(outbox, "relay", relay)
+    monkeypatch.setattr(outbox, "_hand_over", hand_over)
     answer = twilio.post("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
     assert answer.status_code == 200 and "<Message " in answer.get_data(as_text=True)
-    assert outbox.unrelayed(session) == 2  # the SLA check and the console's event wait for the worker
+    assert outbox.unrelayed(session) == 1  # routing what follows is unmarked for the worker's next pass
+    monkeypatch.setattr(outbox, "_hand_over", real_hand_over)
     drain()
     session.expire_all()
     assert outbox.unrelayed(session) == 0
+    assert session.scalars(select(Case)).one().assignee_id == agent.id
+
+
+def test_work_whose_hand_over_died_with_the_process_is_relayed_once_it_is_overdue(app, twilio, session, drain,
+                                                                                  monkeypatch, make_user, clock):
+    agent = make_user(queues=["emergency"])
+    real_hand_over, real_unmark = outbox._hand_over, outbox._unmark
+
+    def hand_over(entry, now):
+        raise redis.ConnectionError("Redis went away just after the commit")
+
+    monkeypatch.setattr(outbox, "_hand_over", hand_over)
+    monkeypatch.setattr(outbox, "_unmark", lambda session, ids: None)  # ...and the process died before unmarking
+    answer = twilio.post("/twilio/sms", sms("my dog just got hit by a car, he's not moving"))
+    assert answer.status_code == 200 and "<Message " in answer.get_data(as_text=True)
+    monkeypatch.setattr(outbox, "_hand_over", real_hand_over)
+    monkeypatch.setattr(outbox, "_unmark", real_unmark)
+    assert outbox.unrelayed(session) == 0  # marked relayed in the commit: only recovery can find it
+    with app.app_context():
+        assert outbox.recover(db.session()) == 0  # not overdue yet
+        clock.advance(outbox.LOST_AFTER.total_seconds() + 1)
+        assert outbox.recover(db.session()) == 1
+    drain()
+    session.expire_all()
+    assert session.scalars(select(Case)).one().assignee_id == agent.id
+    waiting = {e.target for e in session.scalars(select(OutboxEntry).where(OutboxEntry.done_at.is_(None)))}
+    assert waiting == {"assist.jobs.check_first_response"}  # due in 15 minutes
