@@ -127,7 +127,7 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact | None,
         text=inbound.text, original=inbound.original, html=inbound.html, keyword=inbound.keyword,
         meta=inbound.meta or None,
         attachments=[vars(a) for a in inbound.attachments], created_at=inbound.received_at or now,
-        triage=result.to_dict() if result else None, language=result.language if result else None,
+        **({"triage": result.to_dict(), "language": result.language} if result else {}),
     )
     session.add(message)
     session.flush()

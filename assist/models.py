@@ -21,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from assist import clock
 
@@ -302,6 +302,9 @@ class Message(Base):
     segments: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     triage: Mapped[dict | None] = mapped_column(JSON)
+    # The triage's labels as columns (set with it), so the dashboard counts them from an index.
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(40))
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -311,7 +314,14 @@ class Message(Base):
     contact: Mapped[Contact] = relationship()
     author: Mapped[User | None] = relationship()
 
-    __table_args__ = (UniqueConstraint("channel", "channel_id", name="uq_messages_channel_id"),)
+    __table_args__ = (UniqueConstraint("channel", "channel_id", name="uq_messages_channel_id"),
+                      Index("ix_messages_volume", "direction", "created_at", "urgency", "category"))
+
+    @validates("triage")
+    def _labels(self, _key: str, triage: dict | None) -> dict | None:
+        self.urgency = triage.get("urgency") if triage else None
+        self.category = triage.get("category") if triage else None
+        return triage
 
 
 class Event(Base):

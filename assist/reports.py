@@ -70,8 +70,9 @@ def queue_figures(session: Session, now: datetime) -> list[QueueFigures]:
     return result
 
 
-def _triaged_inbound(since: datetime):
-    return (Message.direction == Direction.INBOUND) & (Message.created_at >= since) & Message.triage.is_not(None)
+def triaged_inbound(since: datetime):
+    """Inbound messages triaged since a time: read from ix_messages_volume alone."""
+    return (Message.direction == Direction.INBOUND) & (Message.created_at >= since) & Message.urgency.is_not(None)
 
 
 def volume_by_day(session: Session, days: list[date]) -> dict[date, dict[str, int]]:
@@ -79,9 +80,8 @@ def volume_by_day(session: Session, days: list[date]) -> dict[date, dict[str, in
     own idea of a time zone or a date function enters)."""
     bucket = when_then(*((Message.created_at < _start(day + timedelta(days=1)), i) for i, day in enumerate(days)),
                        else_=None)
-    urgency = Message.triage["urgency"].as_string()
-    counted = session.execute(select(bucket, urgency, func.count(Message.id))
-                              .where(_triaged_inbound(_start(days[0]))).group_by(bucket, urgency))
+    counted = session.execute(select(bucket, Message.urgency, func.count())
+                              .where(triaged_inbound(_start(days[0]))).group_by(bucket, Message.urgency))
     by_day = {day: dict.fromkeys(URGENCY, 0) for day in days}
     for index, label, n in counted:
         if index is not None and label in URGENCY:
@@ -90,9 +90,8 @@ def volume_by_day(session: Session, days: list[date]) -> dict[date, dict[str, in
 
 
 def volume_by_category(session: Session, first_day: date) -> list[tuple[str, int]]:
-    category = Message.triage["category"].as_string()
-    counted: dict[str, int] = dict(session.execute(select(category, func.count(Message.id))
-                                   .where(_triaged_inbound(_start(first_day))).group_by(category)).all())
+    counted = {label: n for label, n in session.execute(
+        select(Message.category, func.count()).where(triaged_inbound(_start(first_day))).group_by(Message.category))}
     return [(label, counted.get(label, 0)) for label in CATEGORY]
 
 

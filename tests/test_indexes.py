@@ -4,10 +4,10 @@ with sequential scans priced out, PostgreSQL's plan for each still reads no big 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.dialects import postgresql
 
-from assist import db, routing
+from assist import db, reports, routing
 from assist.models import OPEN_STATUSES, Base, Case, Contact, Message, OutboxEntry, RawEmail
 from channels.message import Channel
 
@@ -35,6 +35,10 @@ def hot_queries(now) -> dict:
         "a raw mail by its bytes' digest": select(RawEmail).where(RawEmail.digest == "d" * 64),
         "the outbox's waiting rows": select(OutboxEntry).where(OutboxEntry.done_at.is_(None),
                                                                OutboxEntry.relayed_at.is_(None)).limit(200),
+        "the dashboard's volume by urgency": select(Message.urgency, func.count())
+        .where(reports.triaged_inbound(now)).group_by(Message.urgency),
+        "the dashboard's volume by category": select(Message.category, func.count())
+        .where(reports.triaged_inbound(now)).group_by(Message.category),
     }
 
 
@@ -50,3 +54,30 @@ def test_every_hot_lookup_uses_an_index(app, session, clock):
         if scanned:
             full_scans[name] = scanned
     assert full_scans == {}
+
+
+def test_the_labels_migration_copies_each_triaged_messages_urgency_and_category(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db.upgrade(url, "0012")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO contacts (phone, opted_out, created_at) VALUES ('+15035550100', 0, "
+                                "'2026-12-01 10:00:00')"))
+        for i, triage in enumerate(['{"urgency": "critical", "category": "pet_health"}', None]):
+            connection.execute(text(
+                "INSERT INTO messages (contact_id, direction, channel, channel_id, sender, recipient, text, original, "
+                "attachments, attempts, triage, created_at) VALUES (1, 'inbound', 'sms', :sid, '+15035550100', "
+                "'+15005550006', 'x', 'x', '[]', 0, :triage, '2026-12-01 10:00:00')"),
+                {"sid": f"SM{i}", "triage": triage})
+    db.upgrade(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT urgency, category FROM messages ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("critical", "pet_health"), (None, None)]
+
+
+def test_a_messages_labels_follow_its_triage(session):
+    message = Message(contact_id=1, direction="inbound", channel="sms", sender="a", recipient="b", text="x",
+                      original="x", triage={"urgency": "high", "category": "lost_pet", "emotion": "fear"})
+    assert (message.urgency, message.category) == ("high", "lost_pet")
+    message.triage = None
+    assert (message.urgency, message.category) == (None, None)
