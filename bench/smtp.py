@@ -153,7 +153,8 @@ def main() -> None:
 
     engine = create_engine(url)
     started = time.perf_counter()
-    worker = subprocess.Popen([ASSIST, "worker"], env=env, cwd=folder, stdout=subprocess.DEVNULL)
+    worker = subprocess.Popen([ASSIST, "worker"], env=env, cwd=folder, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # no SMTP_RELAY here: each reply's send fails, logged
     try:
         with engine.connect() as connection:
             while connection.scalar(select(func.count()).where(RawEmail.message_id.is_(None))) > 0:
