@@ -5,7 +5,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assist import audit, cases, clock, contacts, db, outbound, outbox, routing, triage
@@ -70,12 +69,17 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
         if message is None:
             try:
                 return _receive(session, inbound, contact)
-            except IntegrityError:
-                # The same delivery was stored concurrently (another lane: its idempotency token): read it back.
+            except Exception:
+                # Nothing a customer sent is lost: unless this very delivery was stored concurrently (another
+                # lane: its idempotency token), the message is stored alone, untriaged, before the error is
+                # answered; a redelivery finishes it.
                 session.rollback()
                 db.lane(session, lane)
                 message = _find_stored(session, inbound)
-                assert message is not None
+                if message is None:
+                    _store(session, inbound, contact, None)
+                    session.commit()
+                    raise
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
         if message.triage is None:
             reply = _respond(session, message, triage.classify(message.text, message.channel),
@@ -87,12 +91,7 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
 
 
 def _receive(session: Session, inbound: InboundMessage, contact: Contact | None) -> IngestResult:
-    try:
-        result = triage.classify(inbound.text, inbound.channel)
-    except Exception:
-        _store(session, inbound, contact, None)
-        session.commit()  # stored untriaged (nothing a customer sent is lost): a redelivery finishes it
-        raise
+    result = triage.classify(inbound.text, inbound.channel)
     message = _store(session, inbound, contact, result)
     with session.no_autoflush:  # one flush at the commit: each row is written once
         reply = _respond(session, message, result, automated=inbound.automated)

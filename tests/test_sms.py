@@ -134,6 +134,32 @@ def test_each_fixture_is_stored_and_answered_with_twiml(twilio, session, name):
     assert reply.get("action").startswith("http://localhost/twilio/sms/status?message=")
 
 
+@pytest.mark.parametrize("fails_in", ["classify", "route", "render"])
+def test_a_message_whose_handling_fails_is_stored_and_a_redelivery_finishes_it(twilio, session, monkeypatch,
+                                                                              fails_in):
+    from assist import ingest, playbooks, routing
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"a bug in {fails_in}")
+
+    target = {"classify": (ingest.triage, "classify"), "route": (routing, "route"),
+              "render": (playbooks, "render")}[fails_in]
+    monkeypatch.setattr(*target, broken)
+    form = load_fixture("sms/inbound_plain.json")
+    with pytest.raises(RuntimeError):  # the carrier hears 500
+        twilio.post("/twilio/sms", form)
+    session.expire_all()
+    message = session.scalars(select(Message).where(Message.channel_id == form["MessageSid"])).one()
+    assert message.triage is None and message.case_id is not None  # stored all the same
+
+    monkeypatch.undo()
+    response = twilio.post("/twilio/sms", form)  # Twilio's redelivery, or a person's retry
+    assert response.status_code == 200 and twiml_messages(response.data)
+    session.expire_all()
+    assert session.get(Message, message.id).triage is not None
+    assert count(session, Message) == 2  # the message once, and its answer
+
+
 @pytest.mark.parametrize("signature, path_signed, token", [
     ("", "/twilio/sms", AUTH_TOKEN),
     ("forged", "/twilio/sms", AUTH_TOKEN),
