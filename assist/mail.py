@@ -3,7 +3,11 @@
 import hashlib
 import logging
 import os
+import queue
 import ssl
+import sys
+import threading
+from concurrent.futures import Future
 
 from aiosmtpd.controller import Controller
 from rq import get_current_job
@@ -20,25 +24,87 @@ from channels.addresses import mask
 log = logging.getLogger(__name__)
 
 
-def receive(rt: runtime.Runtime, data: bytes, mail_from: str) -> RawEmail:
-    """Store a received message durably, with the job that ingests it, in one commit; raises only if it could
-    not be stored. The SMTP session gets its 250 then: parsing, triage and routing run in a worker."""
+def receive(rt: runtime.Runtime, items: list[tuple[bytes, str]]) -> list[int]:
+    """Store received messages (raw bytes, envelope sender) durably, each with the job that ingests it, in one
+    commit; return their ids. Raises only if they could not be stored.
+
+    The SMTP sessions get their 250 then; parsing, triage and routing run in a worker. The jobs are left to
+    the worker's relay pass (within a second): no Redis round trip holds a session. A resend of the same
+    bytes is stored once.
+    """
     with runtime.bind(rt):
         session = db.session()
-        digest = hashlib.sha256(data).hexdigest()
-        found = session.scalar(select(RawEmail).where(RawEmail.digest == digest))
-        if found is not None:
-            return found  # a resend of the same bytes: stored (and ingested, or owed) once
-        raw = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
-        session.add(raw)
+        digests = [hashlib.sha256(data).hexdigest() for data, _ in items]
         try:
+            stored = _stored(session, digests)
+            new = {}
+            for (data, mail_from), digest in zip(items, digests, strict=True):
+                if digest not in stored and digest not in new:
+                    new[digest] = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
+            session.add_all(new.values())
             session.flush()
-        except IntegrityError:  # the same bytes stored by a concurrent session
+            for raw in new.values():
+                outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True, by_worker=True)
+            session.commit()
+        except IntegrityError:  # the same bytes stored by a concurrent session: all stored, or try again
             session.rollback()
-            return session.scalars(select(RawEmail).where(RawEmail.digest == digest)).one()
-        outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True)
-        outbox.commit(session)
-        return raw
+            stored, new = _stored(session, digests), {}
+            if set(digests) - set(stored):
+                raise
+        return [stored[d] if d in stored else new[d].id for d in digests]
+
+
+def _stored(session, digests: list[str]) -> dict[str, int]:
+    return dict(session.execute(select(RawEmail.digest, RawEmail.id).where(RawEmail.digest.in_(set(digests)))).all())
+
+
+class Spool:
+    """Stores the SMTP sessions' mail in small groups: when many sessions arrive at once, one transaction holds
+    the bytes of several, and each session hears 250 only once the transaction holding its bytes committed."""
+
+    GROUP = 32  # messages per transaction, at most
+
+    def __init__(self, rt: runtime.Runtime):
+        self.rt = rt
+        self.waiting: queue.SimpleQueue[tuple[bytes, str, Future[int]] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="smtp-spool", daemon=True)
+        self.thread.start()
+
+    def store(self, data: bytes, mail_from: str) -> int:
+        """Store one message durably (with others waiting, if any); its id. Raises if it could not be stored."""
+        done: Future[int] = Future()
+        self.waiting.put((data, mail_from, done))
+        return done.result()
+
+    def stop(self) -> None:
+        self.waiting.put(None)
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while (first := self.waiting.get()) is not None:
+            group, stopping = [first], False
+            while len(group) < self.GROUP and not self.waiting.empty():
+                item = self.waiting.get()
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            self._store(group)
+            if stopping:
+                return
+
+    def _store(self, group: list[tuple[bytes, str, Future[int]]]) -> None:
+        try:
+            ids = receive(self.rt, [(data, mail_from) for data, mail_from, _ in group])
+        except Exception:
+            if len(group) == 1:
+                group[0][2].set_exception(sys.exc_info()[1])
+                return
+            for item in group:  # one that cannot be stored fails only its own session
+                self._store([item])
+            return
+        for (_, _, done), raw_id in zip(group, ids, strict=True):
+            done.set_result(raw_id)
 
 
 def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
@@ -99,9 +165,9 @@ def start_server(rt: runtime.Runtime) -> Controller:
     """
     settings = rt.settings
     host, port = host_and_port(settings.smtp_listen)
-    handler = email_channel.InboundHandler(
-        accepts=email_channel.accepts_for(settings.inbound_email),
-        store=lambda data, mail_from: receive(rt, data, mail_from))
+    spool = Spool(rt)
+    handler = email_channel.InboundHandler(accepts=email_channel.accepts_for(settings.inbound_email),
+                                           store=spool.store)
     options: dict = {}
     if settings.smtp_tls_cert:  # STARTTLS offered, and required before MAIL
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -111,7 +177,7 @@ def start_server(rt: runtime.Runtime) -> Controller:
         options.update(authenticator=email_channel.password_authenticator(settings.smtp_auth_user,
                                                                           settings.smtp_auth_password),
                        auth_required=True, auth_require_tls=bool(settings.smtp_tls_cert))
-    controller = email_channel.MailController(handler, hostname=host, port=port,
+    controller = email_channel.MailController(handler, on_stop=spool.stop, hostname=host, port=port,
                                               data_size_limit=settings.smtp_max_bytes,
                                               server_hostname=settings.smtp_hostname, **options)
     try:

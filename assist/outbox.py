@@ -36,13 +36,17 @@ CREATED = "assist.outbox.created"  # session.info key: the entries this session 
 
 
 def job(session: Session, target: str, *args, queue: str = "default", at: datetime | None = None,
-        job_id: str | None = None, retry: bool = False) -> OutboxEntry:
+        job_id: str | None = None, retry: bool = False, by_worker: bool = False) -> OutboxEntry:
     """Owe a job: target (a dotted function name) with args, at `at` (default: now), on an RQ queue.
 
-    `retry` gives it the carrier retry policy (background.send_retry).
+    `retry` gives it the carrier retry policy (background.send_retry). `by_worker` leaves it to the worker's
+    relay pass (within a second) instead of handing it to Redis after the commit.
     """
     entry = OutboxEntry(kind="job", target=target, args=list(args), queue=queue, job_id=job_id, retry=retry,
                         run_at=at or clock.now())
+    if by_worker:
+        session.add(entry)
+        return entry
     return _add(session, entry)
 
 

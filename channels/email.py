@@ -230,7 +230,16 @@ class LongLineSMTP(SMTP):
 
 
 class MailController(Controller):
-    """aiosmtpd's Controller serving LongLineSMTP."""
+    """aiosmtpd's Controller serving LongLineSMTP; `on_stop` runs once it has stopped serving."""
+
+    def __init__(self, handler, *, on_stop: Callable[[], None] | None = None, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.on_stop = on_stop
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        if self.on_stop is not None:
+            self.on_stop()
 
     def factory(self):
         return LongLineSMTP(self.handler, **self.SMTP_kwargs)

@@ -2,6 +2,8 @@
 
 import smtplib
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -275,15 +277,52 @@ def test_storage_failing_during_data_gives_451_and_a_resend_is_stored_once(smtp_
     raw = email("Lost dog", "Bella slipped her harness in the park and ran off.")
 
     def broken(*args, **kwargs):
-        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(mail.outbox, "commit", broken)
+    monkeypatch.setattr(mail, "_stored", broken)
     assert send(smtp_server, raw)[0] == 451
     assert count(session, RawEmail) == 0 and inbound(session) == []
     monkeypatch.undo()
     assert send(smtp_server, raw)[0] == 250
     assert send(smtp_server, raw)[0] == 250  # the sender retries once more: still one copy
     assert count(session, RawEmail) == 1 and len(inbound(session)) == 1
+
+
+def test_mail_arriving_at_once_is_stored_in_groups_and_each_hears_250_after_its_commit(smtp_server, session,
+                                                                                       monkeypatch):
+    real, groups = mail.receive, []
+
+    def slow(rt, items):  # a slow commit: the sessions arriving meanwhile wait for the next group
+        groups.append(len(items))
+        time.sleep(0.3)
+        return real(rt, items)
+
+    monkeypatch.setattr(mail, "receive", slow)
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(lambda i: send(smtp_server, email(f"Question {i}", f"Is booking {i} confirmed?"),
+                                             mail_from=f"owner{i}@example.com", work=False)[0], range(10)))
+    assert codes == [250] * 10
+    assert sum(groups) == 10 and max(groups) > 1  # fewer transactions than messages
+    assert count(session, RawEmail) == 10
+
+
+def test_a_mail_that_cannot_be_stored_fails_only_its_own_session(smtp_server, session, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    real = mail.receive
+
+    def refuses_one(rt, items):
+        time.sleep(0.2)  # the others arrive meanwhile and share the group with it
+        if any(b"unstorable" in data for data, _ in items):
+            raise OperationalError("INSERT", {}, Exception("value too long"))
+        return real(rt, items)
+
+    monkeypatch.setattr(mail, "receive", refuses_one)
+    bodies = ["unstorable"] + [f"Is booking {i} confirmed?" for i in range(5)]
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda b: send(smtp_server, email("Question", b), work=False)[0], bodies))
+    assert codes == [451] + [250] * 5
+    assert count(session, RawEmail) == 5
 
 
 # -- malformed messages -----------------------------------------------------------------------------
