@@ -53,8 +53,9 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
     """Store inbound once, triage it, route its case and store the bot's reply, in one transaction; say what
     to answer.
 
-    What only the answer needs happens here; assigning the case, the SLA check, alerting the lead and the
-    live event are owed in the same transaction and run after it (jobs.after_inbound, in a worker). A redelivery
+    What only the answer needs happens here, and the consoles' live event goes out right after the commit;
+    assigning the case, the SLA check and alerting the lead are owed in the same transaction and run after
+    it (jobs.after_inbound, in a worker). A redelivery
     (same channel id or idempotency token) stores nothing and gets the first answer; if triage failed the
     first time, the message was stored anyway and the redelivery finishes it. `contact` files a message
     whose sender has no address (a caller who withheld their number) under a contact the caller resolved.
@@ -172,8 +173,10 @@ def _respond(session: Session, message: Message, result: triage.Triage, *, autom
         if sent.channel == Channel.EMAIL:
             outbound.queue_send(session, sent)  # SMS and voice are answered in the webhook's TwiML
     if case is not None:
-        # Owed in this transaction, so it happens even if Redis is down right now.
-        outbox.job(session, "assist.jobs.after_inbound", case.id, message.id, *settle,
+        # Owed in this transaction, so they happen even if Redis is down right now; the consoles hear of
+        # the message as soon as it is committed, and of its assignee once the worker has chosen one.
+        outbox.event(session, "message", case_id=case.id, message_id=message.id)
+        outbox.job(session, "assist.jobs.after_inbound", case.id, *settle,
                    queue="critical" if case.priority == 1 else "default")
     return sent
 

@@ -148,22 +148,22 @@ def check_first_response(case_id: int) -> bool:
     return breached
 
 
-def after_inbound(case_id: int, message_id: int, routed: bool, requeued: bool, alert_lead: bool) -> None:
+def after_inbound(case_id: int, routed: bool, requeued: bool, alert_lead: bool) -> None:
     """After an inbound message's commit, in a worker: give its case to someone when its route changed (a
-    new queue, or nobody has it yet), alert the queue's lead when the playbook says so, owe the case's
-    first-response check, and tell the consoles."""
+    new queue, or nobody has it yet) and tell the consoles, alert the queue's lead when the playbook says so,
+    and owe the case's first-response check."""
     session = db.session()
     case = session.get(Case, case_id, with_for_update=True)  # waits for a message of the case being stored
     if case is None:
         return
-    if routed and case.is_open and (requeued or case.assignee_id is None):
-        routing.assign(session, case, clock.now())
+    if routed and case.is_open and (requeued or case.assignee_id is None) \
+            and routing.assign(session, case, clock.now()) is not None:
+        outbox.event(session, "case", case_id=case.id)
     if alert_lead:
         lead = cases.lead_for(session, case.queue)
         audit.record(session, "case.lead_alerted", case=case, playbook=case.playbook_id,
                      lead_id=lead.id if lead else None)
     routing.schedule_sla_check(session, case)
-    outbox.event(session, "message", case_id=case.id, message_id=message_id)
     outbox.commit(session)
 
 
