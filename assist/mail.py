@@ -1,13 +1,13 @@
 """The email channel's core side: store raw mail durably, ingest it in a job, run the SMTP server, send replies."""
 
+import asyncio
 import hashlib
 import logging
 import os
 import queue
 import ssl
-import sys
 import threading
-from concurrent.futures import Future
+from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 from rq import get_current_job
@@ -60,21 +60,25 @@ def _stored(session, digests: list[str]) -> dict[str, int]:
 
 class Spool:
     """Stores the SMTP sessions' mail in small groups: when many sessions arrive at once, one transaction holds
-    the bytes of several, and each session hears 250 only once the transaction holding its bytes committed."""
+    the bytes of several, and each session hears 250 only once the transaction holding its bytes committed.
+
+    The sessions wait on the event loop; the database is written from the spool's own thread.
+    """
 
     GROUP = 32  # messages per transaction, at most
 
     def __init__(self, rt: runtime.Runtime):
         self.rt = rt
-        self.waiting: queue.SimpleQueue[tuple[bytes, str, Future[int]] | None] = queue.SimpleQueue()
+        self.waiting: queue.SimpleQueue[tuple[bytes, str, Waiter] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="smtp-spool", daemon=True)
         self.thread.start()
 
-    def store(self, data: bytes, mail_from: str) -> int:
+    async def store(self, data: bytes, mail_from: str) -> int:
         """Store one message durably (with others waiting, if any); its id. Raises if it could not be stored."""
-        done: Future[int] = Future()
-        self.waiting.put((data, mail_from, done))
-        return done.result()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self.waiting.put((data, mail_from, Waiter(loop, done)))
+        return await done
 
     def stop(self) -> None:
         self.waiting.put(None)
@@ -93,18 +97,41 @@ class Spool:
             if stopping:
                 return
 
-    def _store(self, group: list[tuple[bytes, str, Future[int]]]) -> None:
+    def _store(self, group: list[tuple[bytes, str, "Waiter"]]) -> None:
         try:
             ids = receive(self.rt, [(data, mail_from) for data, mail_from, _ in group])
-        except Exception:
+        except Exception as exc:
             if len(group) == 1:
-                group[0][2].set_exception(sys.exc_info()[1])
+                group[0][2].fail(exc)
                 return
             for item in group:  # one that cannot be stored fails only its own session
                 self._store([item])
             return
-        for (_, _, done), raw_id in zip(group, ids, strict=True):
-            done.set_result(raw_id)
+        for (_, _, waiter), raw_id in zip(group, ids, strict=True):
+            waiter.succeed(raw_id)
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A session waiting on its event loop for the spool's thread."""
+
+    loop: asyncio.AbstractEventLoop
+    future: "asyncio.Future[int]"
+
+    def succeed(self, raw_id: int) -> None:
+        self.loop.call_soon_threadsafe(_settle, self.future, raw_id, None)
+
+    def fail(self, exc: BaseException) -> None:
+        self.loop.call_soon_threadsafe(_settle, self.future, None, exc)
+
+
+def _settle(future: "asyncio.Future[int]", raw_id: int | None, exc: BaseException | None) -> None:
+    if future.done():  # the session went away meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(raw_id)
 
 
 def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:

@@ -1,13 +1,12 @@
 """The email channel: an aiosmtpd handler in, `email` (policy.default) parsing, threaded replies out."""
 
-import asyncio
 import hashlib
 import hmac
 import html as html_lib
 import logging
 import re
 import smtplib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid, parseaddr
@@ -135,9 +134,12 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> 
 # -- SMTP in ---------------------------------------------------------------------------------------
 
 class InboundHandler:
-    """aiosmtpd handler: only the team's addresses, and the message stored before 250 (else 451)."""
+    """aiosmtpd handler: only the team's addresses, and the message stored before 250 (else 451).
 
-    def __init__(self, accepts: Callable[[str], bool], store: Callable[[bytes, str], object]):
+    `store(data, mail_from)` is awaited on the event loop: it must not block it (hand the work to a thread).
+    """
+
+    def __init__(self, accepts: Callable[[str], bool], store: Callable[[bytes, str], Awaitable[object]]):
         self.accepts, self.store = accepts, store
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -150,10 +152,8 @@ class InboundHandler:
         data = envelope.original_content or envelope.content
         if isinstance(data, str):
             data = data.encode("utf-8", errors="surrogateescape")
-        loop = asyncio.get_running_loop()
         try:
-            # Storing talks to the database: never on the event loop.
-            await loop.run_in_executor(None, self.store, data, envelope.mail_from or "")
+            await self.store(data, envelope.mail_from or "")
         except Exception:
             log.exception("could not store a message from %s; answered 451", mask(envelope.mail_from or ""))
             return "451 4.3.0 Could not store the message; please try again later"
