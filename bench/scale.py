@@ -12,7 +12,10 @@ Needs a Redis at REDIS_URL (default redis://127.0.0.1:6379/12, flushed).
 import argparse
 import os
 import random
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -21,19 +24,21 @@ from pathlib import Path
 
 import psycopg
 import redis
+import requests
 from sqlalchemy import insert
 from twilio.request_validator import RequestValidator
 
 from assist import db, users
 from assist.models import Case, Contact, Event, Message, UserRole
 from assist.settings import SANDBOX_ACCOUNT_SID
-from assist.simulate import sms_params
+from assist.simulate import free_port, sms_params
 from assist.triage.labels import CATEGORY, QUEUES, URGENCY
 from assist.web.app import create_app
 
 TOKEN = "bench-auth-token"
 PASSWORD = "bench-password-123"
 BATCH = 5000
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
 def load(session, count: int, now: datetime) -> None:
@@ -107,10 +112,56 @@ def measure(app, counter: list[int]) -> dict:
             "webhook": timed("one inbound SMS", sms, runs=30)}
 
 
+def served_rss(url: str, redis_url: str, folder: Path, token: str, api_pages: int) -> None:
+    """One gunicorn worker serving the loaded database: its resident memory before and after the pages
+    (the dashboard and the queue page ten times each, and api_pages pages of /api/cases by cursor)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
+           "INSTANCE_PATH": str(folder), "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base}
+    server = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
+                               "assist.wsgi:app"], env=env, cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        browser = requests.Session()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                page = browser.get(f"{base}/login", timeout=2).text
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the served app did not start") from None
+                time.sleep(0.5)
+        [worker] = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        before = rss_mb(int(worker))
+        csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+        browser.post(f"{base}/login", data={"email": "boss@bench.test", "password": PASSWORD, "csrf_token": csrf})
+        for _ in range(10):
+            browser.get(f"{base}/dashboard/").raise_for_status()
+            browser.get(f"{base}/").raise_for_status()
+        following, pages = f"{base}/api/cases?limit=200", 0
+        while following and pages < api_pages:
+            answer = requests.get(following, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            answer.raise_for_status()
+            following, pages = answer.links.get("next", {}).get("url"), pages + 1
+        print(f"\none gunicorn worker: {before:.0f} MB resident after boot, {rss_mb(int(worker)):.0f} MB after "
+              f"20 pages and {pages} pages of /api/cases (200 cases each)")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--api-pages", type=int, default=100, help="pages of /api/cases the served worker walks")
     args = parser.parse_args()
     name = f"assist_scale_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.postgres, autocommit=True) as admin:
@@ -146,6 +197,7 @@ def main() -> None:
         print("\nwith the data / empty:")
         for key in empty:
             print(f"  {key:<16} {full[key] / empty[key]:.1f}×  ({empty[key]:.1f} → {full[key]:.1f} ms)")
+        served_rss(url, redis_url, folder, app.config["BENCH_TOKEN"], args.api_pages)
     finally:
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
