@@ -33,7 +33,7 @@ from assist.settings import SANDBOX_ACCOUNT_SID
 from assist.simulate import free_port, sms_params
 
 sys.path.insert(0, str(Path(__file__).parent))
-from inbound import BODIES, GUNICORN, TOKEN  # the same server settings and messages
+from inbound import BODIES, TOKEN, serve  # the same server settings and messages
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
 CLIENTS = 50
@@ -59,9 +59,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
            "INSTANCE_PATH": str(folder), "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base}
-    web = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "4", "--log-level", "warning",
-                            "assist.wsgi:app"], env=env, cwd=folder,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = serve("assist.wsgi:app", {**env, "BENCH_CWD": str(folder)}, port, 4)
     worker = subprocess.Popen([ASSIST, "worker"], env=env, cwd=folder, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     heard: dict[int, float] = {}
@@ -80,15 +78,6 @@ def main() -> None:
     threading.Thread(target=listen, daemon=True).start()
     listening.wait()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the web server did not start") from None
-                time.sleep(0.5)
         validator = RequestValidator(TOKEN)
         warm = [sms_params(from_=f"+1503444{i:04d}", to="+15005550006", body="warm up", account_sid=SANDBOX_ACCOUNT_SID)
                 for i in range(20)]

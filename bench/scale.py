@@ -15,7 +15,6 @@ import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
+from inbound import serve  # bench/inbound.py: gunicorn, up once /healthz answers
 from sqlalchemy import insert
 from twilio.request_validator import RequestValidator
 
@@ -38,7 +38,6 @@ from assist.web.app import create_app
 TOKEN = "bench-auth-token"
 PASSWORD = "bench-password-123"
 BATCH = 5000
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
 def load(session, count: int, now: datetime) -> None:
@@ -119,20 +118,10 @@ def served_rss(url: str, redis_url: str, folder: Path, token: str, api_pages: in
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
            "INSTANCE_PATH": str(folder), "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base}
-    server = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
-                               "assist.wsgi:app"], env=env, cwd=folder,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = serve("assist.wsgi:app", {**env, "BENCH_CWD": str(folder)}, port, 1)
     try:
         browser = requests.Session()
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                page = browser.get(f"{base}/login", timeout=2).text
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the served app did not start") from None
-                time.sleep(0.5)
+        page = browser.get(f"{base}/login", timeout=30).text
         [worker] = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         before = rss_mb(int(worker))
         csrf = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]

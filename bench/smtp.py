@@ -110,6 +110,17 @@ def load(port: int, messages: list[tuple[str, bytes]], threads: int) -> dict:
             "p99": times[int(len(times) * 0.99) - 1] * 1000}
 
 
+def measure(command: list[str], env: dict | None, folder: Path, port: int, args: argparse.Namespace) -> dict:
+    """Start an SMTP server, load it once it answers, stop it; the load's figures."""
+    server = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, server)
+        return load(port, mails(args.messages), args.threads)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=600)
@@ -123,27 +134,15 @@ def main() -> None:
     db.upgrade(url)
     results = {}
 
-    port = free_port()
     (folder / "sink.py").write_text(SINK)
-    sink = subprocess.Popen([sys.executable, str(folder / "sink.py"), str(port), str(folder / "spool")])
-    try:
-        wait_for_port(port, sink)
-        results["durable sink"] = load(port, mails(args.messages), args.threads)
-    finally:
-        sink.send_signal(signal.SIGTERM)
-        sink.wait(timeout=30)
-
+    port = free_port()
+    results["durable sink"] = measure([sys.executable, str(folder / "sink.py"), str(port), str(folder / "spool")],
+                                      None, folder, port, args)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "bench",
            "INSTANCE_PATH": str(folder), "LOG_LEVEL": "WARNING", "SMTP_LISTEN": f"127.0.0.1:{port}",
            "TEAM_EMAIL": TEAM}
-    server = subprocess.Popen([ASSIST, "smtp"], env=env, cwd=folder, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, server)
-        results["assist smtp"] = load(port, mails(args.messages), args.threads)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    results["assist smtp"] = measure([ASSIST, "smtp"], env, folder, port, args)
 
     where = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(f"{args.messages} unique messages, one per SMTP session, {args.threads} client threads; assist on {where}")
