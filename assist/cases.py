@@ -155,7 +155,7 @@ def done(session: Session, *changed: Case, send: Message | None = None) -> None:
     """End an action: commit it with what it owes (telling every console the cases changed, sending a
     stored reply), then hand that to Redis."""
     for case in changed:
-        outbox.event(session, "case", case_id=case.id)
+        outbox.event(session, "case", case_id=case.id, queue=case.queue, assignee_id=case.assignee_id)
     if send is not None:
         outbound.queue_send(session, send)
     outbox.commit(session)

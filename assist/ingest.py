@@ -175,7 +175,8 @@ def _respond(session: Session, message: Message, result: triage.Triage, *, autom
     if case is not None:
         # Owed in this transaction, so they happen even if Redis is down right now; the consoles hear of
         # the message as soon as it is committed, and of its assignee once the worker has chosen one.
-        outbox.event(session, "message", case_id=case.id, message_id=message.id)
+        outbox.event(session, "message", case_id=case.id, message_id=message.id, queue=case.queue,
+                     assignee_id=case.assignee_id)
         outbox.job(session, "assist.jobs.after_inbound", case.id, *settle,
                    queue="critical" if case.priority == 1 else "default")
     return sent

@@ -158,7 +158,7 @@ def after_inbound(case_id: int, routed: bool, requeued: bool, alert_lead: bool) 
         return
     if routed and case.is_open and (requeued or case.assignee_id is None) \
             and routing.assign(session, case, clock.now()) is not None:
-        outbox.event(session, "case", case_id=case.id)
+        outbox.event(session, "case", case_id=case.id, queue=case.queue, assignee_id=case.assignee_id)
     if alert_lead:
         lead = cases.lead_for(session, case.queue)
         audit.record(session, "case.lead_alerted", case=case, playbook=case.playbook_id,
