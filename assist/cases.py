@@ -19,11 +19,12 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import case as when_then
 from sqlalchemy.orm import Session, selectinload
 
-from assist import audit, clock, outbound, outbox
+from assist import access, audit, clock, outbound, outbox
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Message, Note, User, UserRole
 from assist.triage.labels import URGENCY
 
 PAGE_SIZE = 50  # cases per page of the queue
+MAX_NOTE_LENGTH = 5000  # characters
 
 
 class NotFound(LookupError):
@@ -60,6 +61,13 @@ def assign(session: Session, case: Case, user: User, *, reason: str, actor: User
     """Give the case to user (routing does, by the queue's load; a lead may)."""
     case.assignee = user
     audit.record(session, "case.assigned", actor=actor, case=case, assignee_id=user.id, queue=case.queue,
+                 reason=reason)
+
+
+def unassign(session: Session, case: Case, *, reason: str, actor: User | None = None) -> None:
+    """The case goes back to its queue, nobody's."""
+    previous, case.assignee = case.assignee_id, None
+    audit.record(session, "case.unassigned", actor=actor, case=case, previous_assignee_id=previous, queue=case.queue,
                  reason=reason)
 
 
@@ -212,9 +220,10 @@ def _after(cursor: str):
 
 def queue_page(session: Session, *, statuses: Collection[CaseStatus] = OPEN_STATUSES,
                queues: Collection[str] | None = None, assignee_id: int | None = None, unassigned: bool = False,
-               after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+               seen_by: User | None = None, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
     """One page of cases, most urgent first, then the longest waiting: those in statuses (default: open)
-    and queues (None: every queue), assigned to assignee_id or unassigned if given, after the cursor.
+    and queues (None: every queue), assigned to assignee_id or unassigned if given, that seen_by may see
+    (assist.access) if given, after the cursor.
 
     The filters and the page are SQL, so a page holds what it says however many other cases are open.
 
@@ -231,6 +240,8 @@ def queue_page(session: Session, *, statuses: Collection[CaseStatus] = OPEN_STAT
         query = query.where(Case.assignee_id == assignee_id)
     if unassigned:
         query = query.where(Case.assignee_id.is_(None))
+    if seen_by is not None:
+        query = query.where(access.visible_cases(seen_by))
     if after:
         query = query.where(_after(after))
     found = list(session.scalars(query))

@@ -304,23 +304,105 @@ def users_set(email, phone, presence, queue_names, on_call):
                f"{', on call' if user.on_call else ''}")
 
 
-@users.command("token")
-@click.argument("email")
-def users_token(email):
-    """Issue a new API token for EMAIL (printed once; the old one stops working)."""
-    from sqlalchemy import select
+def _user(session, email: str):
+    from assist import users as accounts
 
-    from assist import db as database
-    from assist import users
-    from assist.models import User
-
-    session = database.session()
-    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    user = accounts.by_email(session, email)
     if user is None:
         raise click.ClickException(f"no user {email}")
-    token = users.issue_api_token(user)
+    return user
+
+
+@users.command("deactivate")
+@click.argument("email")
+def users_deactivate(email):
+    """Shut EMAIL out: no login, tokens revoked, no new cases or calls; their open cases back to their queues."""
+    from assist import cases
+    from assist import db as database
+    from assist import users as accounts
+
+    session = database.session()
+    user = _user(session, email)
+    if not user.active:
+        raise click.ClickException(f"{user.email} is already deactivated")
+    released = accounts.deactivate(session, user)
+    cases.done(session, *released)
+    click.echo(f"deactivated {user.email}; {len(released)} open case(s) back in their queues unassigned")
+
+
+@users.command("reactivate")
+@click.argument("email")
+def users_reactivate(email):
+    """Let EMAIL log in again (their revoked tokens stay revoked)."""
+    from assist import db as database
+    from assist import users as accounts
+
+    session = database.session()
+    user = _user(session, email)
+    accounts.reactivate(session, user)
     session.commit()
-    click.echo(token)
+    click.echo(f"reactivated {user.email}")
+
+
+@users.group("token")
+def users_token():
+    """API tokens: create, list, revoke."""
+
+
+@users_token.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True,
+              help="read: see cases; write: also add notes.")
+@click.option("--days", type=int, default=90, show_default=True, help="How long it lasts (at most 365).")
+def users_token_create(email, name, scope, days):
+    """Issue an API token for EMAIL (printed once: only its hash is kept)."""
+    from assist import db as database
+    from assist import tokens
+    from assist.models import TokenScope
+
+    session = database.session()
+    user = _user(session, email)
+    try:
+        token, secret = tokens.issue(session, user, name=name, scope=TokenScope(scope), days=days)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"token {token.id} ({token.scope.value}) expires {token.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
+    click.echo(secret)
+
+
+@users_token.command("list")
+@click.argument("email", required=False)
+def users_token_list(email):
+    """List the API tokens of EMAIL (default: everyone's)."""
+    from assist import clock, tokens
+    from assist import db as database
+
+    session = database.session()
+    now = clock.now()
+    for t in tokens.listed(session, _user(session, email) if email else None):
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        click.echo(f"{t.id}\t{t.user.email}\t{t.name}\t{t.scope.value}\t{tokens.state(t, now)}\t"
+                   f"expires {t.expires_at:%Y-%m-%d %H:%M}\tlast used {used}")
+
+
+@users_token.command("revoke")
+@click.argument("token_id", type=int)
+def users_token_revoke(token_id):
+    """Revoke the API token TOKEN_ID (see `assist users token list`)."""
+    from assist import db as database
+    from assist import tokens
+    from assist.models import ApiToken
+
+    session = database.session()
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise click.ClickException(f"no token {token_id}")
+    if not tokens.revoke(session, token):
+        raise click.ClickException(f"token {token_id} was already revoked")
+    session.commit()
+    click.echo(f"revoked token {token_id} ({token.name}) of {token.user.email}")
 
 
 @click.group(cls=AppGroup)

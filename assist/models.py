@@ -208,7 +208,6 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(256))
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     queues: Mapped[list] = mapped_column(JSON, default=list)  # the queues whose cases they take
     capacity: Mapped[int] = mapped_column(Integer, default=5)  # open cases they can hold at once
@@ -236,6 +235,35 @@ class User(Base):
 
     def get_id(self) -> str:
         return str(self.id)
+
+
+class TokenScope(StrEnum):
+    """What an API token may do: read cases, or read them and write to them (notes)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON API: its owner's visibility, limited by its scope, until it expires or is
+    revoked. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[TokenScope] = mapped_column(_enum(TokenScope, "token_scope"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at and self.user.active
 
 
 class Case(Base):

@@ -1,23 +1,18 @@
-"""The team's users: accounts with roles and queues, their phones, API tokens and passwords."""
+"""The team's users: accounts with roles and queues, their phones and passwords; deactivating them."""
 
-import hashlib
-import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from assist import audit, cases, tokens
 from assist.errors import InvalidAddress
-from assist.models import Presence, User, UserRole
+from assist.models import OPEN_STATUSES, Case, Presence, User, UserRole
 from assist.triage.labels import QUEUES
 from channels.addresses import normalize_phone
 
 MIN_PASSWORD_LENGTH = 10  # characters
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_user(session, *, email: str, name: str, role: UserRole, password: str, queues: Sequence[str] = (),
@@ -57,17 +52,30 @@ def agent_phone(raw: str | None) -> str | None:
         raise ValueError(f"phone {raw!r}: {exc}") from None
 
 
-def issue_api_token(user: User) -> str:
-    """Give user a new API token (replacing any old one) and return it; only its hash is kept."""
-    token = secrets.token_urlsafe(32)
-    user.api_token_hash = hash_token(token)
-    return token
+def deactivate(session: Session, user: User, *, actor: User | None = None) -> list[Case]:
+    """Shut user out: no login, no API token, no new cases or calls (routing takes active users only); their
+    open cases go back to their queues unassigned. Returns those cases; the caller ends the unit of work with
+    cases.done(session, *returned).
+    """
+    user.active, user.presence, user.on_call = False, Presence.OFFLINE, False
+    revoked = tokens.revoke_all(session, user, actor=actor)
+    released = list(session.scalars(select(Case).where(Case.assignee_id == user.id, Case.status.in_(OPEN_STATUSES))
+                                    .order_by(Case.id)))
+    for case in released:
+        cases.unassign(session, case, reason="assignee deactivated", actor=actor)
+    audit.record(session, "user.deactivated", actor=actor, user_id=user.id, tokens_revoked=revoked,
+                 cases_released=len(released))
+    return released
 
 
-def by_token(session: Session, token: str) -> User | None:
-    """The active user an API token belongs to."""
-    user = session.scalar(select(User).where(User.api_token_hash == hash_token(token.strip())))
-    return user if user is not None and user.active else None
+def reactivate(session: Session, user: User, *, actor: User | None = None) -> None:
+    """Let a deactivated user log in again (their revoked tokens stay revoked); the caller commits."""
+    user.active = True
+    audit.record(session, "user.reactivated", actor=actor, user_id=user.id)
+
+
+def by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:

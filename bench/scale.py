@@ -28,7 +28,7 @@ from inbound import serve  # bench/inbound.py: gunicorn, up once /healthz answer
 from sqlalchemy import insert
 from twilio.request_validator import RequestValidator
 
-from assist import db, users
+from assist import db, tokens, users
 from assist.models import Case, Contact, Event, Message, UserRole
 from assist.settings import SANDBOX_ACCOUNT_SID
 from assist.simulate import free_port, sms_params
@@ -168,7 +168,7 @@ def main() -> None:
             session = db.session()
             boss = users.create_user(session, email="boss@bench.test", name="Boss", role=UserRole.SUPERVISOR,
                                      password=PASSWORD, queues=list(QUEUES))
-            app.config["BENCH_TOKEN"] = users.issue_api_token(boss)
+            _, app.config["BENCH_TOKEN"] = tokens.issue(session, boss, name="bench")
             session.commit()
         counter = [0]
         print("empty database")

@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from assist import background, db, outbox, runtime
 from assist.clock import SetClock
-from assist.models import UserRole
+from assist.models import Case, CaseStatus, Contact, Direction, Message, UserRole
 from assist.settings import SANDBOX_ACCOUNT_SID
 from assist.simulate import post_signed
 from assist.users import create_user
@@ -310,3 +310,15 @@ def csrf_token(html: str) -> str:
 def count(session, model) -> int:
     session.expire_all()
     return len(session.scalars(select(model)).all())
+
+
+def add_case(session, *, queue: str, assignee=None, phone: str = "+15035550199", text: str = "help please",
+             urgency: str = "normal") -> Case:
+    """An open case in queue (held by assignee) with one inbound SMS of its own contact, committed."""
+    contact = Contact(phone=phone)
+    case = Case(contact=contact, status=CaseStatus.OPEN, queue=queue, urgency=urgency, assignee=assignee)
+    message = Message(case=case, contact=contact, direction=Direction.INBOUND, channel="sms", sender=phone,
+                      recipient=TEAM_NUMBER, text=text, original=text)
+    session.add_all([contact, case, message])
+    session.commit()
+    return case

@@ -1,12 +1,14 @@
 """Logins, roles, CSRF and API tokens."""
 
 import pytest
-from conftest import PASSWORD, csrf_token
+from conftest import PASSWORD, add_case, csrf_token
 from sqlalchemy import select
 
+from assist import clock, db, routing
 from assist.ingest import ingest
-from assist.models import Event, User, UserRole
-from assist.users import issue_api_token
+from assist.models import Case, CaseStatus, Event, User, UserRole
+from assist.tokens import issue
+from assist.users import create_user
 from channels.message import Channel, InboundMessage
 
 PAGES = ["/", "/cases/1", "/admin/users", "/sandbox/twilio/"]
@@ -110,10 +112,10 @@ def test_cookies_are_secure_behind_an_https_public_url(tmp_path, public_url, sec
 # -- the JSON API ---------------------------------------------------------------------------------
 
 def test_the_api_needs_a_valid_token(client, make_user, session):
-    user = make_user()
+    user = make_user(UserRole.LEAD)
     assert client.get("/api/cases").status_code == 401
     assert client.get("/api/cases", headers={"Authorization": "Bearer nope"}).status_code == 401
-    token = issue_api_token(user)
+    _, token = issue(session, user, name="reports")
     session.commit()
     ingest(session, InboundMessage(channel=Channel.SMS, channel_id="SM1", sender="+15035550101",
                                    recipient="+15005550006", text="my dog got out", original="my dog got out"))
@@ -129,7 +131,70 @@ def test_the_api_needs_a_valid_token(client, make_user, session):
 
 def test_a_deactivated_user_loses_the_api(client, make_user, session):
     user = make_user()
-    token = issue_api_token(user)
+    _, token = issue(session, user, name="reports")
     user.active = False
     session.commit()
     assert client.get("/api/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+# -- deactivating a user --------------------------------------------------------------------------
+
+def signed_in(app, email: str):
+    """A browser of its own, logged in as email."""
+    browser = app.test_client()
+    form = csrf_token(browser.get("/login").get_data(as_text=True))
+    assert browser.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": form}).status_code == 302
+    return browser
+
+
+def test_a_supervisor_deactivates_a_user_everywhere_at_once(app):
+    # Two browsers at once: each request in an app context of its own (the session fixture's would share `g`).
+    with app.app_context():
+        session = db.session()
+        agent = create_user(session, email="ana@team.test", name="Ana", role=UserRole.AGENT, password=PASSWORD,
+                            queues=["claims"])
+        supervisor = create_user(session, email="sam@team.test", name="Sam", role=UserRole.SUPERVISOR,
+                                 password=PASSWORD)
+        held = add_case(session, queue="claims", assignee=agent)
+        _, secret = issue(session, agent, name="reports")
+        session.commit()
+    theirs, client = signed_in(app, "ana@team.test"), signed_in(app, "sam@team.test")
+    assert theirs.get("/").status_code == 200
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert client.post(f"/admin/users/{agent.id}/deactivate").status_code == 400  # no CSRF token
+    answer = client.post(f"/admin/users/{agent.id}/deactivate", data={"csrf_token": csrf_token(page)})
+    assert answer.status_code == 302
+
+    assert theirs.get("/").status_code == 302  # the session they had is refused on its next request
+    assert client.get("/api/cases", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    with app.app_context():
+        session = db.session()
+        assert not session.get(User, agent.id).active
+        case = session.get(Case, held.id)
+        assert (case.assignee_id, case.queue, case.status) == (None, "claims", CaseStatus.OPEN)
+        [released] = session.scalars(select(Event).where(Event.kind == "case.unassigned")).all()
+        assert (released.case_id, released.actor_id, released.data["previous_assignee_id"]) == \
+            (held.id, supervisor.id, agent.id)
+        assert routing.assign(session, case, clock.now()) is None  # the queue's only agent takes no new case
+        deactivated = session.scalars(select(Event).where(Event.kind == "user.deactivated")).one()
+        assert deactivated.data["tokens_revoked"] == 1
+
+
+def test_a_supervisor_cannot_deactivate_an_admin_or_themselves(client, login, make_user, session):
+    admin = make_user(UserRole.ADMIN)
+    supervisor = login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get("/admin/users").get_data(as_text=True))
+    for user in (admin, supervisor):
+        assert client.post(f"/admin/users/{user.id}/deactivate", data={"csrf_token": token}).status_code == 403
+    session.expire_all()
+    assert session.get(User, admin.id).active and session.get(User, supervisor.id).active
+
+
+def test_a_reactivated_user_logs_in_again(client, login, make_user, session):
+    agent = make_user(email="ana@team.test")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get("/admin/users").get_data(as_text=True))
+    client.post(f"/admin/users/{agent.id}/deactivate", data={"csrf_token": token})
+    assert client.post(f"/admin/users/{agent.id}/reactivate", data={"csrf_token": token}).status_code == 302
+    session.expire_all()
+    assert session.get(User, agent.id).active

@@ -4,15 +4,18 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import add_case
 from processes import BASE_ENVIRONMENT
 from sqlalchemy import select
 
 from assist.ingest import ingest
-from assist.models import Member, User, UserRole
+from assist.models import ApiToken, Case, Member, TokenScope, User, UserRole
 from assist.simulate import free_port
+from assist.tokens import authenticate, hash_token, issue
 from channels.message import Channel, InboundMessage
 
 
@@ -22,10 +25,53 @@ def test_users_create_and_token(runner, session):
     assert result.exit_code == 0, result.output
     kim = session.scalars(select(User)).one()
     assert (kim.email, kim.role) == ("kim@team.test", UserRole.LEAD)
-    token = runner.invoke(args=["users", "token", "kim@team.test"]).output.strip()
+    created = runner.invoke(args=["users", "token", "create", "kim@team.test", "--name", "reports", "--scope", "write",
+                                  "--days", "30"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()
     assert len(token) > 30
+    [row] = session.scalars(select(ApiToken)).all()
+    assert (row.user_id, row.name, row.scope, row.token_hash) == (kim.id, "reports", TokenScope.WRITE,
+                                                                  hash_token(token))
+    assert row.expires_at - row.created_at == timedelta(days=30)
+    listed = runner.invoke(args=["users", "token", "list", "kim@team.test"])
+    assert f"{row.id}\tkim@team.test\treports\twrite\tactive" in listed.output and token not in listed.output
+    assert runner.invoke(args=["users", "token", "revoke", str(row.id)]).exit_code == 0
     session.expire_all()
-    assert session.get(User, kim.id).api_token_hash not in (None, token)
+    assert session.get(ApiToken, row.id).revoked_at is not None
+    assert "revoked" in runner.invoke(args=["users", "token", "list"]).output
+    again = runner.invoke(args=["users", "token", "revoke", str(row.id)])
+    assert again.exit_code == 1 and "already revoked" in again.output
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--days", "366"], "1 to 365 days"),
+    (["--days", "0"], "1 to 365 days"),
+    (["--scope", "admin"], "Invalid value for '--scope'"),
+    (["--name", " "], "give the token a name"),
+], ids=["too-long", "zero-days", "bad-scope", "blank-name"])
+def test_users_token_create_refuses_bad_options(runner, make_user, session, args, error):
+    make_user(email="kim@team.test")
+    result = runner.invoke(args=["users", "token", "create", "kim@team.test", "--name", "reports", *args])
+    assert result.exit_code != 0 and error in result.output
+    assert session.scalars(select(ApiToken)).all() == []
+
+
+def test_users_deactivate_and_reactivate(runner, make_user, session):
+    kim = make_user(email="kim@team.test", queues=["claims"])
+    _, secret = issue(session, kim, name="reports")
+    case = add_case(session, queue="claims", assignee=kim)
+    result = runner.invoke(args=["users", "deactivate", "kim@team.test"])
+    assert result.exit_code == 0, result.output
+    assert "1 open case(s)" in result.output
+    session.expire_all()
+    assert not session.get(User, kim.id).active and session.get(Case, case.id).assignee_id is None
+    assert all(t.revoked_at is not None for t in session.scalars(select(ApiToken)))
+    assert runner.invoke(args=["users", "deactivate", "kim@team.test"]).exit_code == 1
+    assert runner.invoke(args=["users", "reactivate", "kim@team.test"]).exit_code == 0
+    session.expire_all()
+    assert session.get(User, kim.id).active
+    assert authenticate(session, secret) is None  # reactivating does not bring the tokens back
 
 
 def test_users_create_refuses_a_short_password(runner):

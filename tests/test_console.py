@@ -108,7 +108,7 @@ def test_a_note_is_never_sent_and_escalation_records_the_brief(client, login, li
 def test_claim_status_and_checklist(client, login, live_server, session):
     post_sms(live_server, "my dog got out and ran off")
     case = session.scalars(select(Case)).one()
-    agent = login(UserRole.AGENT)
+    agent = login(UserRole.AGENT, queues=[case.queue])
     token = csrf_token(client.get(f"/cases/{case.id}").get_data(as_text=True))
     client.post(f"/cases/{case.id}/claim", data={"csrf_token": token})
     client.post(f"/cases/{case.id}/checklist/0", data={"csrf_token": token})

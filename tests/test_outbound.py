@@ -118,7 +118,7 @@ def test_a_500_from_twilio_is_retried_and_then_marked_failed(app, live_server, d
     failures = session.scalars(select(Event).where(Event.kind == "message.send_failed")).all()
     assert [e.data["final"] for e in failures] == [False, False, True]
     # The agent sees it on the case.
-    login()
+    login(queues=[case.queue])
     page = client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "status-failed" in page and "Twilio 500" in page
 

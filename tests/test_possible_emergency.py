@@ -86,8 +86,8 @@ def test_yes_without_a_question_is_the_carriers_opt_in(live_server, session):
 
 def test_the_console_shows_a_possible_emergency(unsure, live_server, session, client, login):
     sms(live_server, UNSURE)
-    login()
     case = session.scalars(select(Case)).one()
+    login(queues=[case.queue])
     assert "possible emergency" in client.get("/").get_data(as_text=True)
     page = client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "possible emergency" in page and "asked whether anyone is in danger" in page

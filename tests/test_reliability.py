@@ -31,6 +31,7 @@ from test_routing import run_now
 from assist import audit, background, cases, db, outbox, sandbox
 from assist.models import Case, CaseStatus, DeliveryStatus, Direction, Message, OutboxEntry, UserRole
 from assist.simulate import free_port, sms_params
+from assist.triage.labels import QUEUES
 
 pytestmark = pytest.mark.both_databases
 
@@ -100,7 +101,7 @@ def reply_in_console(client, case_id: int, text: str) -> None:
 def test_with_redis_down_contacts_are_answered_and_every_reply_goes_out_once_when_it_returns(
         app, live_server, own_redis, smtp_server, sink, client, login, make_user, session, drain, clock):  # noqa: F811
     lead = make_user(UserRole.LEAD)
-    login(UserRole.AGENT)
+    login(UserRole.AGENT, queues=list(QUEUES))
     own_redis.stop()
 
     # An SMS: stored, triaged and answered in the webhook's TwiML, though nothing can be queued.

@@ -279,7 +279,7 @@ def test_the_case_list_puts_the_most_urgent_first_then_the_longest_waiting(sessi
     cases = queue_page(session).cases
     assert [c.urgency for c in cases][:2] == ["critical", "critical"]
     assert cases[0].last_inbound_at <= cases[1].last_inbound_at
-    login()
+    login(UserRole.LEAD)
     page = client.get("/").get_data(as_text=True)
     assert page.index("my dog got out") < page.index("the cat ate rat poison") < page.index("charged twice")
 
@@ -289,6 +289,6 @@ def test_a_breach_shows_in_the_console(session, client, login):
     case = session.scalars(select(Case)).one()
     routing.check_first_response(session, case, case.first_response_due_at + timedelta(minutes=1))
     session.commit()
-    login()
+    login(queues=[case.queue])
     assert "first-response SLA breached" in client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "SLA breached" in client.get("/?status=escalated").get_data(as_text=True)

@@ -1,17 +1,18 @@
-"""Supervisor pages: the team's users."""
+"""Supervisor pages: the team's users, added, deactivated and reactivated."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from assist import audit, db
+from assist import audit, cases, db
 from assist import users as accounts
 from assist.errors import InvalidAddress
 from assist.models import User, UserRole
 from assist.web.auth import role_required
+from assist.web.helpers import flash_redirect, get_or_404
 from channels.addresses import normalize_email
 
 
@@ -58,4 +59,37 @@ def users():
     elif form.is_submitted():
         status = 400
     team = session.scalars(select(User).order_by(User.role, User.email)).all()
-    return render_template("users.html", users=team, form=form), status
+    return render_template("users.html", users=team, form=form, csrf_form=FlaskForm()), status
+
+
+def _managed(user_id: int) -> User:
+    """The user to (de)activate: not oneself, and an admin only by an admin (403)."""
+    user = get_or_404(User, user_id)
+    if user.id == current_user.id:
+        abort(403, "you cannot deactivate yourself")
+    if user.role == UserRole.ADMIN and not current_user.has_role(UserRole.ADMIN):
+        abort(403, "only an admin can deactivate or reactivate an admin")
+    return user
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@role_required(UserRole.SUPERVISOR)
+def deactivate(user_id: int):  # CSRFProtect checks the form's token
+    user = _managed(user_id)
+    if not user.active:
+        return flash_redirect(f"{user.email} is already deactivated.", "admin.users")
+    session = db.session()
+    released = accounts.deactivate(session, user, actor=current_user)
+    cases.done(session, *released)
+    return flash_redirect(f"Deactivated {user.email}: their tokens are revoked and {len(released)} open case(s) "
+                          "went back to their queues.", "admin.users")
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@role_required(UserRole.SUPERVISOR)
+def reactivate(user_id: int):
+    user = _managed(user_id)
+    session = db.session()
+    accounts.reactivate(session, user, actor=current_user)
+    session.commit()
+    return flash_redirect(f"Reactivated {user.email}.", "admin.users")

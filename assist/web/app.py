@@ -24,7 +24,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         ConfigError: a setting is missing or invalid (one line per problem).
     """
     from assist.clock import SYSTEM
-    from assist.web import admin, api, attention, auth, console, dashboard, live, playbooks, sandbox, sms, voice
+    from assist.web import admin, api, attention, auth, console, dashboard, live, playbooks, sandbox, sms, tokens, voice
     from assist.web.sanitize import sanitized_html
     from assist.web.urls import url_builder
 
@@ -56,7 +56,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     for blueprint in (sms.bp, voice.bp, api.bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
-    for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, live.bp, dashboard.bp, attention.bp):
+    for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, live.bp, dashboard.bp, attention.bp, tokens.bp):
         app.register_blueprint(blueprint)
     if settings.sandbox:
         app.register_blueprint(sandbox.bp)

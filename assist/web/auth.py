@@ -9,8 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from assist import db, users
-from assist.models import User, UserRole
+from assist import db, tokens, users
+from assist.models import TokenScope, User, UserRole
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,29 @@ def role_required(role: UserRole):
     return decorator
 
 
-def token_required(view):
-    """Authenticate an API request by its `Authorization: Bearer <token>` header (401 otherwise)."""
+def token_required(view=None, *, scope: TokenScope = TokenScope.READ):
+    """Authenticate an API request by its `Authorization: Bearer <token>` header: 401 without a usable token
+    (unknown, expired, revoked, its owner deactivated), 403 when the token's scope is below scope. The view
+    finds the token in g.api_token and its owner in g.api_user."""
 
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = users.by_token(db.session(), token) if scheme.lower() == "bearer" and token else None
-        if user is None:
-            abort(401)
-        g.api_user = user
-        return view(*args, **kwargs)
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+            session = db.session()
+            token = tokens.authenticate(session, secret) if scheme.lower() == "bearer" and secret else None
+            if token is None:
+                abort(401)
+            if session.dirty:
+                session.commit()  # its last use
+            if scope == TokenScope.WRITE and token.scope != TokenScope.WRITE:
+                abort(403, "this token may only read (its scope is read)")
+            g.api_token, g.api_user = token, token.user
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator(view) if view is not None else decorator
 
 
 class LoginForm(FlaskForm):

@@ -8,17 +8,17 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from assist import audit, briefs, calls, cases, clock, db, outbound, playbook_versions, playbooks, routing, users
+from assist.access import can_see, may_see, sees_all
 from assist.errors import NotSendable
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
 from assist.web.auth import role_required
-from assist.web.helpers import flash_redirect, get_or_404
+from assist.web.helpers import flash_redirect, get_or_404, visible_case_or_404
 
 bp = Blueprint("web", __name__)
 
 MAX_REPLY_LENGTH = 1600  # characters: Twilio's limit for one SMS body
-MAX_NOTE_LENGTH = 5000
-
+MAX_NOTE_LENGTH = cases.MAX_NOTE_LENGTH
 
 class ReplyForm(FlaskForm):
     text = TextAreaField("Reply", validators=[DataRequired(), Length(max=MAX_REPLY_LENGTH)])
@@ -44,23 +44,31 @@ def index():
     status = request.args.get("status") or None
     if status and status not in {s.value for s in CaseStatus}:
         abort(400, f"unknown status {status!r}")
-    mine = current_user.queues or list(QUEUES)
     queue = request.args.get("queue", "mine")
     if queue not in {"mine", "all", *QUEUES}:
         abort(400, f"unknown queue {queue!r}")
     assignee = request.args.get("assignee", "any")
     if assignee not in ("any", "me", "none"):
         abort(400, f"unknown assignee {assignee!r}")
+    # Whatever the filters, an agent sees their queues' cases and their own (assist.access): "mine" and "all"
+    # are those (an agent of no queue has only the cases given to them); a lead's "mine" is their queues.
+    everything = sees_all(current_user)
+    mine = (current_user.queues or list(QUEUES)) if everything else None
     shown = None if queue == "all" else mine if queue == "mine" else [queue]
     session = db.session()
     try:
         page = cases.queue_page(session, statuses=[CaseStatus(status)] if status else OPEN_STATUSES,
                                 queues=shown, assignee_id=current_user.id if assignee == "me" else None,
-                                unassigned=assignee == "none", after=request.args.get("after"))
+                                unassigned=assignee == "none", seen_by=current_user,
+                                after=request.args.get("after"))
     except ValueError as exc:
         abort(400, str(exc))
-    waiting = session.scalars(select(Call).where(Call.state == CallState.WAITING,
-                                                 Call.queue.in_(mine if queue in ("mine", "all") else [queue]))
+    # Calls waiting are in a queue and nobody's yet: an agent sees those of their queues.
+    if everything:
+        call_queues = mine if queue in ("mine", "all") else [queue]
+    else:
+        call_queues = [q for q in current_user.queues or [] if queue in ("mine", "all", q)]
+    waiting = session.scalars(select(Call).where(Call.state == CallState.WAITING, Call.queue.in_(call_queues))
                               .order_by(Call.waiting_since)).all() if status is None else []
     template = "queue_rows.html" if request.args.get("partial") else "cases.html"
     return render_template(template, cases=page.cases, next_page=page.next, first_page=not request.args.get("after"),
@@ -72,8 +80,11 @@ def index():
 @role_required(UserRole.AGENT)
 def take_call(call_id: int):
     """Ring my phone with a waiting call's screening prompt; pressing 1 there takes the caller."""
+    call = get_or_404(Call, call_id)
+    if not may_see(current_user, call.queue, None):
+        abort(404)  # another queue's call: as if there were none
     try:
-        calls.take(db.session(), call_id, current_user)
+        calls.take(db.session(), call.id, current_user)
     except (LookupError, ValueError) as exc:
         return flash_redirect(str(exc), "web.index", category="error")
     return flash_redirect(f"Your phone ({current_user.phone}) is ringing: press 1 to take the call.", "web.index")
@@ -83,7 +94,7 @@ def take_call(call_id: int):
 @role_required(UserRole.AGENT)
 def call_back(case_id: int):
     """Ring my phone, then dial the customer from the team's number."""
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     try:
         calls.call_back(db.session(), case, current_user)
     except ValueError as exc:
@@ -125,7 +136,7 @@ def me():
 @bp.post("/cases/<int:case_id>/claim")
 @role_required(UserRole.AGENT)
 def claim(case_id: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     cases.claim(db.session(), case, current_user)
     cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
@@ -136,13 +147,13 @@ def claim(case_id: int):
 @bp.get("/cases/<int:case_id>")
 @role_required(UserRole.AGENT)
 def case(case_id: int):
-    return _case_page(get_or_404(Case, case_id))
+    return _case_page(visible_case_or_404(case_id))
 
 
 @bp.post("/cases/<int:case_id>/reply")
 @role_required(UserRole.AGENT)
 def reply(case_id: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     form = ReplyForm()
     if not form.validate():
         return _case_page(case, reply_form=form, status=400)
@@ -160,7 +171,7 @@ def reply(case_id: int):
 @bp.post("/cases/<int:case_id>/note")
 @role_required(UserRole.AGENT)
 def note(case_id: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     form = NoteForm()
     if not form.validate():
         return _case_page(case, note_form=form, status=400)
@@ -172,7 +183,7 @@ def note(case_id: int):
 @bp.post("/cases/<int:case_id>/status")
 @role_required(UserRole.AGENT)
 def change_status(case_id: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     form = StatusForm()
     if not form.validate():
         abort(400)
@@ -184,7 +195,7 @@ def change_status(case_id: int):
 @bp.post("/cases/<int:case_id>/checklist/<int:item>")
 @role_required(UserRole.AGENT)
 def tick(case_id: int, item: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     cases.tick(db.session(), case, item, actor=current_user)
     cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
@@ -193,7 +204,7 @@ def tick(case_id: int, item: int):
 @bp.route("/cases/<int:case_id>/escalate", methods=["GET", "POST"])
 @role_required(UserRole.AGENT)
 def escalate(case_id: int):
-    case = get_or_404(Case, case_id)
+    case = visible_case_or_404(case_id)
     session = db.session()
     form = BriefForm()
     if request.method == "GET":
@@ -245,7 +256,7 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     booking = None
     if member is not None:
         booking = routing.current_booking(session, member.id)
-    others = [c for c in case.contact.cases if c.id != case.id]
+    others = [c for c in case.contact.cases if c.id != case.id and can_see(current_user, c)]
     return render_template(
         "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline,
         decision=_decision(case), highlighted=highlighted,

@@ -1,9 +1,11 @@
-"""What every view needs: a row or 404, and a message shown after a redirect."""
+"""What every view needs: a row or 404, a case its user may see or 404, and a message shown after a redirect."""
 
 from flask import abort, flash, redirect, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from assist import db
+from assist import access, db
+from assist.models import Case, User
 
 
 def get_or_404(model, key: int):
@@ -12,6 +14,15 @@ def get_or_404(model, key: int):
     if found is None:
         abort(404)
     return found
+
+
+def visible_case_or_404(case_id: int, user: User | None = None) -> Case:
+    """The case with this id if user (default: the logged-in user) may see it (assist.access), else a 404:
+    a case out of sight answers as one that does not exist, so its id tells nothing."""
+    case = db.session().get(Case, case_id)
+    if case is None or not access.can_see(user or current_user, case):
+        abort(404)
+    return case
 
 
 def flash_redirect(message: str, endpoint: str, *, category: str = "info", **values) -> Response:
