@@ -1,5 +1,6 @@
 """The team's users: accounts with roles and queues, their phones, API tokens and passwords."""
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -73,6 +74,16 @@ def by_token(session: Session, token: str) -> User | None:
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email and password, else None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    if user is None:
+        # As slow as a known email, so the answer's time does not tell which emails have accounts.
+        check_password_hash(_unknown_user_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """The hash of a random password, made as users' hashes are: checked when no user has the email."""
+    return generate_password_hash(secrets.token_urlsafe(16))
