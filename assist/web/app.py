@@ -1,5 +1,5 @@
-"""The app factory: settings, the runtime (database, Redis, clock), CSRF, logins and their limits, blueprints
-and the CLI."""
+"""The app factory: settings, the runtime (database, Redis, clock), security headers, CSRF, logins and their
+limits, blueprints and the CLI."""
 
 import logging
 import os
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         auth,
         console,
         dashboard,
+        headers,
         live,
         playbooks,
         sandbox,
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     app.extensions["runtime"] = rt
     _bind_runtime_to_app_contexts(app, rt)
 
+    headers.init_app(app)
     csrf.init_app(app)
     auth.login_manager.init_app(app)
     throttle.limiter.init_app(app)
