@@ -266,6 +266,21 @@ class ApiToken(Base):
         return self.revoked_at is None and now < self.expires_at and self.user.active
 
 
+class LoginSession(Base):
+    """One login to the console: the browser keeps a random token in its session cookie, the server only its
+    hash. Logging out, idling too long or the user's deactivation ends it, whatever copies of the cookie exist."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)  # written at most once a minute
+    ended_at: Mapped[datetime | None]
+
+    user: Mapped["User"] = relationship()
+
+
 class Case(Base):
     __tablename__ = "cases"
 

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     secret_key: str = Field("", json_schema_extra=_shown("sandbox mode: random, kept in `<instance>/secret_key`; "
                                                          "**required** with `TWILIO_ACCOUNT_SID`"),
                             description="signs sessions and CSRF tokens; the same on every host")
+    session_idle_minutes: int = Field(60, ge=1, le=1440, description="a console login ends after this many minutes "
+                                                                     "without a request; logging out ends it at once")
+    login_failures_per_account: int = Field(10, ge=1, description="failed logins allowed per email within "
+                                                                  "`LOGIN_FAILURE_WINDOW`; past it even the right "
+                                                                  "password gets 429")
+    login_failures_per_address: int = Field(30, ge=1, description="failed logins allowed per client address within "
+                                                                  "`LOGIN_FAILURE_WINDOW` (behind a proxy, the "
+                                                                  "address `TRUSTED_PROXIES` reports)")
+    login_failure_window: int = Field(900, ge=1, description="seconds over which failed logins are counted")
     send_retry_intervals: tuple[int, ...] = Field((10, 60, 300), json_schema_extra=_shown("`10,60,300`"),
                                                   description="seconds between retries of a failed send (one retry "
                                                               "per value)")

@@ -1,12 +1,14 @@
 """The team's users: accounts with roles and queues, their phones and passwords; deactivating them."""
 
+import functools
+import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from assist import audit, cases, tokens
+from assist import audit, cases, clock, logins, tokens
 from assist.errors import InvalidAddress
 from assist.models import OPEN_STATUSES, Case, Presence, User, UserRole
 from assist.triage.labels import QUEUES
@@ -53,12 +55,13 @@ def agent_phone(raw: str | None) -> str | None:
 
 
 def deactivate(session: Session, user: User, *, actor: User | None = None) -> list[Case]:
-    """Shut user out: no login, no API token, no new cases or calls (routing takes active users only); their
-    open cases go back to their queues unassigned. Returns those cases; the caller ends the unit of work with
-    cases.done(session, *returned).
+    """Shut user out: their open sessions end, and no login, no API token, no new cases or calls (routing
+    takes active users only); their open cases go back to their queues unassigned. Returns those cases; the
+    caller ends the unit of work with cases.done(session, *returned).
     """
     user.active, user.presence, user.on_call = False, Presence.OFFLINE, False
     revoked = tokens.revoke_all(session, user, actor=actor)
+    logins.end_all(session, user, clock.now())
     released = list(session.scalars(select(Case).where(Case.assignee_id == user.id, Case.status.in_(OPEN_STATUSES))
                                     .order_by(Case.id)))
     for case in released:
@@ -81,6 +84,16 @@ def by_email(session: Session, email: str) -> User | None:
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email and password, else None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    if user is None:
+        # As slow as a known email, so the answer's time does not tell which emails have accounts.
+        check_password_hash(_unknown_user_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """The hash of a random password, made as users' hashes are: checked when no user has the email."""
+    return generate_password_hash(secrets.token_urlsafe(16))

@@ -1,10 +1,13 @@
-"""Logins, roles, CSRF and API tokens."""
+"""Logins (where they lead, how often they may fail, what they cost), roles, CSRF and API tokens."""
+
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from conftest import PASSWORD, add_case, csrf_token
+from conftest import PASSWORD, add_case, configure, csrf_token
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
-from assist import clock, db, routing
+from assist import clock, db, routing, users
 from assist.ingest import ingest
 from assist.models import Case, CaseStatus, Event, User, UserRole
 from assist.tokens import issue
@@ -45,12 +48,127 @@ def test_a_form_post_without_csrf_token_is_refused_for_a_logged_in_user(client, 
     assert session.scalars(select(User).where(User.email == "new@team.test")).first() is None
 
 
-def test_the_login_redirect_stays_on_this_site(client, make_user):
+def log_in(client, email: str, password: str = PASSWORD, next_: str | None = None):
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    path = "/login" if next_ is None else "/login?" + urlencode({"next": next_})
+    return client.post(path, data={"email": email, "password": password, "csrf_token": token})
+
+
+EVIL_NEXT = {
+    "absolute": "https://evil.example/",
+    "scheme-relative": "//evil.example",
+    "tab": "/\t/evil.example",
+    "newline": "/\n/evil.example",
+    "carriage return": "/\r/evil.example",
+    "backslash": "/\\evil.example",
+    "two backslashes": "\\\\evil.example",
+    "backslash then slash": "\\/evil.example",
+    "leading space": " //evil.example",
+    "javascript": "javascript:alert(1)",
+    "scheme without slashes": "https:evil.example",
+    "no leading slash": "evil.example/",
+    "non-breaking space": "/\u00a0/evil.example",
+}
+
+
+@pytest.mark.parametrize("target", EVIL_NEXT.values(), ids=EVIL_NEXT.keys())
+def test_the_login_redirect_stays_on_this_site(client, make_user, target):
+    user = make_user()
+    response = log_in(client, user.email, next_=target)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_the_login_redirect_refuses_a_url_encoded_tab(client, make_user):
+    """The finding: "/%09/evil.example" passed the old check and Werkzeug dropped the tab: "//evil.example"."""
     user = make_user()
     token = csrf_token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login?next=https://evil.example/", data={
+    response = client.post("/login?next=%2F%09%2Fevil.example", data={
         "email": user.email, "password": PASSWORD, "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+def test_the_login_redirect_keeps_a_path_of_this_site(client, make_user):
+    user = make_user()
+    response = log_in(client, user.email, next_="/cases/7?tab=notes")
+    assert response.headers["Location"] == "/cases/7?tab=notes"
+
+
+def test_a_page_sends_to_the_login_and_back(client, make_user):
+    user = make_user()
+    location = client.get("/admin/users").headers["Location"]
+    next_ = parse_qs(urlsplit(location).query)["next"][0]
+    assert log_in(client, user.email, next_=next_).headers["Location"] == "/admin/users"
+
+
+# -- failed logins ---------------------------------------------------------------------------------
+
+def test_the_eleventh_attempt_is_refused_even_with_the_right_password(client, make_user):
+    user = make_user()
+    for _ in range(10):
+        assert log_in(client, user.email, "wrong password").status_code == 401
+    response = log_in(client, user.email)
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # not logged in
+
+
+def test_successful_logins_do_not_count(client, make_user):
+    user = make_user()
+    for _ in range(12):
+        assert log_in(client, user.email).status_code == 302
+        client.post("/logout", data={"csrf_token": csrf_token(client.get("/").get_data(as_text=True))})
+    assert log_in(client, user.email, "wrong password").status_code == 401
+
+
+def test_failures_of_one_account_leave_the_others_alone(client, make_user):
+    target, other = make_user(), make_user(email="other@team.test")
+    for _ in range(10):
+        log_in(client, target.email.upper(), "wrong password")  # the same account, however it is spelled
+    assert log_in(client, target.email).status_code == 429
+    assert log_in(client, other.email).status_code == 302
+
+
+def test_one_address_trying_many_accounts_is_refused(app, client, make_user):
+    configure(app, login_failures_per_address=3)
+    user = make_user()
+    for n in range(3):
+        assert log_in(client, f"guess{n}@team.test", "wrong password").status_code == 401
+    assert log_in(client, user.email).status_code == 429
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.7"  # another address
+    assert log_in(client, user.email).status_code == 302
+
+
+def test_the_limits_count_on_redis_for_the_window(app, client, make_user, redis_connection):
+    configure(app, login_failure_window=120)
+    user = make_user()
+    log_in(client, user.email, "wrong password")
+    [key, *_] = [k for k in redis_connection.keys("limits:*") if b"account" in k]
+    assert user.email.encode() not in key  # the account is hashed
+    assert 0 < redis_connection.ttl(key) <= 120
+
+
+# -- an unknown email costs a password check too ----------------------------------------------------
+
+@pytest.mark.parametrize("email", ["agent@team.test", "nobody@team.test"], ids=["known", "unknown"])
+def test_every_login_checks_one_password_hash(client, make_user, monkeypatch, email):
+    make_user()
+    checked = []
+    real_check = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda *args: checked.append(args) or real_check(*args))
+    assert log_in(client, email, "wrong password").status_code == 401
+    [(password_hash, password)] = checked
+    assert password == "wrong password" and password_hash.startswith(generate_password_hash("x").split("$")[0])
+
+
+def test_an_inactive_user_costs_a_password_check_and_is_refused(client, make_user, session, monkeypatch):
+    user = make_user()
+    user.active = False
+    session.commit()
+    checked = []
+    real_check = users.check_password_hash
+    monkeypatch.setattr(users, "check_password_hash", lambda *args: checked.append(args) or real_check(*args))
+    assert log_in(client, user.email).status_code == 401
+    assert len(checked) == 1
 
 
 @pytest.mark.parametrize("role, status", [

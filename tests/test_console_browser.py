@@ -32,8 +32,8 @@ def browser():
 
 @pytest.fixture
 def open_page(browser, live_server):
-    """A logged-in page that fails the test on any dialog or console error."""
-    contexts, problems = [], []
+    """A logged-in page that fails the test on any dialog, console error or Content Security Policy violation."""
+    contexts, problems, violations = [], [], []
 
     def open_as(user):
         context = browser.new_context(viewport={"width": 1366, "height": 900})
@@ -41,6 +41,8 @@ def open_page(browser, live_server):
         page = context.new_page()
         page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
         page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+        page.on("console", lambda message: "Content Security Policy" in message.text
+                and violations.append(message.text))
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         page.goto(live_server.url + "/login")
         page.fill("input[name=email]", user.email)
@@ -52,6 +54,7 @@ def open_page(browser, live_server):
     yield open_as
     for context in contexts:
         context.close()
+    assert violations == []
     assert problems == []
 
 
@@ -108,6 +111,13 @@ def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_us
     with app.app_context():
         assert [m["body"] for m in sandbox.sent_messages(background.connection())] == [sent_text]
     page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+
+    item = page.locator("form.tick input[type=checkbox]").first
+    with page.expect_navigation():
+        item.check()  # saved at once, by console.js (the CSP allows no inline handler)
+    assert page.locator("form.tick input[type=checkbox]").first.is_checked()
+    session.refresh(session.scalars(select(Case)).one())
+    assert session.scalars(select(Case)).one().checklist_done == [0]
 
     page.keyboard.press("e")
     page.wait_for_url("**/escalate")

@@ -1,4 +1,5 @@
-"""The app factory: settings, the runtime (database, Redis, clock), CSRF, logins, blueprints and the CLI."""
+"""The app factory: settings, the runtime (database, Redis, clock), security headers, CSRF, logins and their
+limits, blueprints and the CLI."""
 
 import logging
 import os
@@ -24,7 +25,22 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         ConfigError: a setting is missing or invalid (one line per problem).
     """
     from assist.clock import SYSTEM
-    from assist.web import admin, api, attention, auth, console, dashboard, live, playbooks, sandbox, sms, tokens, voice
+    from assist.web import (
+        admin,
+        api,
+        attention,
+        auth,
+        console,
+        dashboard,
+        headers,
+        live,
+        playbooks,
+        sandbox,
+        sms,
+        throttle,
+        tokens,
+        voice,
+    )
     from assist.web.sanitize import sanitized_html
     from assist.web.urls import url_builder
 
@@ -50,8 +66,10 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     app.extensions["runtime"] = rt
     _bind_runtime_to_app_contexts(app, rt)
 
+    headers.init_app(app)
     csrf.init_app(app)
     auth.login_manager.init_app(app)
+    throttle.limiter.init_app(app)
     # Webhooks are authenticated by Twilio's signature and the API by tokens, not by cookies.
     for blueprint in (sms.bp, voice.bp, api.bp):
         csrf.exempt(blueprint)

@@ -2,15 +2,19 @@
 
 import functools
 import logging
+import string
+from datetime import timedelta
+from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from assist import db, tokens, users
+from assist import db, logins, runtime, tokens, users
 from assist.models import TokenScope, User, UserRole
+from assist.web import throttle
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +22,25 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
+LOGIN_KEY = "login"  # the Flask session's key for the login session's token (assist/logins.py)
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session().get(User, int(user_id))
-    return user if user is not None and user.active else None
+    """The user of this cookie's login session, if it is still open on the server (every request that looks
+    at the user checks it: a copy of the cookie is worth nothing once the session has ended)."""
+    token = session.get(LOGIN_KEY)
+    idle = timedelta(minutes=runtime.settings().session_idle_minutes)
+    user = logins.resume(db.session(), token, runtime.now(), idle) if token else None
+    db.session().commit()  # last_seen_at, or the session's end
+    if user is not None and str(user.id) == user_id:
+        return user
+    # Flask-Login's own remember-me cookie is never set (login_user(remember=False)); one forged with the
+    # secret key still lands here without a token, and is refused.
+    session.pop("_user_id", None)
+    session.pop(LOGIN_KEY, None)
+    flash("Your session has ended; log in again.", "info")
+    return None
 
 
 def role_required(role: UserRole):
@@ -72,7 +89,23 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def safe_next(target: str) -> str | None:
+    """target if a browser would read it as a path of this site, else None (an open redirect otherwise).
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so "/<tab>/evil.example"
+    and "/<backslash>evil.example" lead to another host: whitespace, control characters, backslashes and
+    anything outside printable ASCII are refused before the URL is parsed.
+    """
+    if not target or "\\" in target or any(c not in string.printable or c in string.whitespace for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@throttle.failed_logins
 def login():
     form = LoginForm()
     if not form.is_submitted():
@@ -83,17 +116,26 @@ def login():
     if user is None:
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
-    login_user(user)
+    token = logins.start(db.session(), user, runtime.now())
+    db.session().commit()
+    login_user(user, remember=False)
+    session[LOGIN_KEY] = token
     log.info("user %s logged in", user.id)
-    target = request.args.get("next", "")
-    # Only same-site paths: an absolute "next" would make this an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("web.index")
-    return redirect(target)
+    return redirect(safe_next(request.args.get("next", "")) or url_for("web.index"))
+
+
+@bp.errorhandler(429)
+def too_many_failures(_error):
+    flash("Too many failed logins: wait a few minutes, or ask a supervisor to check your account.", "error")
+    return render_template("login.html", form=LoginForm()), 429
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    token = session.pop(LOGIN_KEY, None)
+    if token:
+        logins.end(db.session(), token, runtime.now())
+        db.session().commit()
     logout_user()
     return redirect(url_for("auth.login"))
