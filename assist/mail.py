@@ -200,11 +200,14 @@ def start_server(rt: runtime.Runtime) -> Controller:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
         options.update(tls_context=context, require_starttls=True)
-    if settings.smtp_auth_user:  # a submission-style server: senders must log in (over TLS when it is on)
+    if settings.smtp_auth_user:  # a submission-style server: senders must log in, over TLS only
         options.update(authenticator=email_channel.password_authenticator(settings.smtp_auth_user,
                                                                           settings.smtp_auth_password),
-                       auth_required=True, auth_require_tls=bool(settings.smtp_tls_cert))
+                       auth_required=True)
+    email_channel.mask_library_logs()
+    # AUTH is never offered in cleartext, whatever the settings say (they refuse a login without a certificate).
     controller = email_channel.MailController(handler, on_stop=spool.stop, hostname=host, port=port,
+                                              auth_require_tls=True,
                                               data_size_limit=settings.smtp_max_bytes,
                                               server_hostname=settings.smtp_hostname, **options)
     try:

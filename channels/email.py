@@ -15,7 +15,7 @@ import nh3
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from channels.addresses import mask, normalize_email
+from channels.addresses import MaskAddresses, mask, normalize_email
 from channels.email_text import triage_text
 from channels.errors import BadWebhook, InvalidAddress
 from channels.message import Attachment, Channel, InboundMessage
@@ -183,6 +183,25 @@ def accepts_for(allowed: Sequence[str]) -> Callable[[str], bool]:
         return address in addresses or ("@" + address.rpartition("@")[2]) in domains
 
     return accepts
+
+
+LIBRARY_LOGGERS = ("mail.log", "mail.debug")  # aiosmtpd's: it logs each MAIL FROM and RCPT TO in full at INFO
+
+
+class _WithoutContent(logging.Filter):
+    """Drops aiosmtpd's DEBUG lines of a message's content: the customer's words are not log material."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("DATA readline"))
+
+
+def mask_library_logs() -> None:
+    """Mask the addresses in aiosmtpd's log lines and drop those of message content (once per process)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskAddresses) for f in logger.filters):
+            logger.addFilter(_WithoutContent())
+            logger.addFilter(MaskAddresses())
 
 
 # -- email out -----------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The email channel over real SMTP sessions (smtplib) against the running aiosmtpd server."""
 
+import base64
+import logging
 import smtplib
 import threading
 import time
@@ -14,6 +16,7 @@ from conftest import configure, count, runtime_of
 from sqlalchemy import select
 
 from assist import cases, mail, sandbox
+from assist.errors import ConfigError
 from assist.models import Case, Direction, Message, RawEmail
 from assist.simulate import free_port
 
@@ -460,3 +463,43 @@ def test_starttls_and_auth_when_configured(app, session, tmp_path, drain):
         controller.stop()
     drain()
     assert len(inbound(session)) == 1
+
+
+# -- SMTP logins and logs ------------------------------------------------------------------------------
+
+def test_a_login_without_a_certificate_is_refused_at_startup(app):
+    with pytest.raises(ConfigError, match="^SMTP_AUTH_USER is set without SMTP_TLS_CERT: [^\n]+$"):
+        configure(app, smtp_auth_user="relay", smtp_auth_password="s3cret-pass")
+
+
+def test_auth_is_never_accepted_in_cleartext(app, session):
+    rt = runtime_of(app)
+    # Even were the startup check bypassed, the server would not take a password in cleartext.
+    rt.settings = rt.settings.model_copy(update={"smtp_listen": f"127.0.0.1:{free_port()}", "inbound_email": (TEAM,),
+                                                 "smtp_auth_user": "relay", "smtp_auth_password": "s3cret-pass"})
+    controller = mail.start_server(rt)
+    try:
+        with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as plain:
+            plain.ehlo()
+            assert not plain.has_extn("auth")
+            token = base64.b64encode(b"\0relay\0s3cret-pass").decode()
+            code, _ = plain.docmd("AUTH", f"PLAIN {token}")
+            assert code == 538  # encryption required
+            with pytest.raises(smtplib.SMTPSenderRefused):
+                plain.sendmail(ANN, [TEAM], email("x", "y"))
+    finally:
+        controller.stop()
+    assert count(session, RawEmail) == 0
+
+
+def test_no_address_or_message_content_is_logged_in_an_smtp_session(smtp_server, session, drain, caplog):
+    caplog.set_level(logging.DEBUG)
+    sender, rcpt = "ann.private@example.com", "lost-pets@claims.incident-team.test"
+    send(smtp_server, email("Lost dog", "Bella ran off near the old quarry.", sender=f"Ann <{sender}>"),
+         mail_from=sender, rcpt=rcpt)
+    assert [m.sender for m in inbound(session)] == [sender]
+    records = [(r.name, r.getMessage()) for r in caplog.records]
+    assert any(name == "mail.log" and "a***@example.com" in text for name, text in records)  # masked, still there
+    assert any(name == "mail.log" and "l***@claims.incident-team.test" in text for name, text in records)
+    leaked = [(name, text) for name, text in records if sender in text or rcpt in text or "quarry" in text]
+    assert leaked == []
