@@ -30,28 +30,34 @@ def receive(rt: runtime.Runtime, items: list[tuple[bytes, str]]) -> list[int]:
 
     The SMTP sessions get their 250 then; parsing, triage and routing run in a worker. The jobs are left to
     the worker's relay pass (within a second): no Redis round trip holds a session. A resend of the same
-    bytes is stored once.
+    bytes by the same sender is stored once.
     """
     with runtime.bind(rt):
         session = db.session()
-        digests = [hashlib.sha256(data).hexdigest() for data, _ in items]
+        digests = [digest(data, mail_from) for data, mail_from in items]
         try:
             stored = _stored(session, digests)
             new = {}
-            for (data, mail_from), digest in zip(items, digests, strict=True):
-                if digest not in stored and digest not in new:
-                    new[digest] = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
+            for (data, mail_from), key in zip(items, digests, strict=True):
+                if key not in stored and key not in new:
+                    new[key] = RawEmail(digest=key, data=data, mail_from=mail_from[:320])
             session.add_all(new.values())
             session.flush()
             for raw in new.values():
                 outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True, by_worker=True)
             session.commit()
-        except IntegrityError:  # the same bytes stored by a concurrent session: all stored, or try again
+        except IntegrityError:  # the same mail stored by a concurrent session: all stored, or try again
             session.rollback()
             stored, new = _stored(session, digests), {}
             if set(digests) - set(stored):
                 raise
         return [stored[d] if d in stored else new[d].id for d in digests]
+
+
+def digest(data: bytes, mail_from: str) -> str:
+    """What identifies a received mail: SHA-256 of its envelope sender and bytes. Not the bytes alone: another
+    sender's copy of the same bytes is not a resend, and must not pass for one."""
+    return hashlib.sha256(mail_from.encode("utf-8", errors="surrogateescape") + b"\0" + data).hexdigest()
 
 
 def _stored(session, digests: list[str]) -> dict[str, int]:
@@ -138,7 +144,8 @@ def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
     """Parse a stored raw mail and ingest it; one that cannot become a message keeps why, and waits in the
     console's list of mail that needs attention."""
     try:
-        inbound = email_channel.parse_email(raw.data, recipient=recipient, envelope_from=raw.mail_from)
+        inbound = email_channel.parse_email(raw.data, recipient=recipient, envelope_from=raw.mail_from,
+                                            authserv_id=runtime.settings().smtp_authserv_id)
     except BadWebhook as exc:
         raw.error = str(exc)[:500]
         session.commit()

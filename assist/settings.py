@@ -106,6 +106,10 @@ class Settings(BaseSettings):
                                 description="with `SMTP_AUTH_PASSWORD`, senders must log in (AUTH LOGIN/PLAIN, offered "
                                             "only after STARTTLS: needs `SMTP_TLS_CERT`)")
     smtp_auth_password: str = Field("", json_schema_extra=_shown("unset"), description="the SMTP login's password")
+    smtp_authserv_id: str = Field(
+        "", json_schema_extra=_shown("unset: `Authentication-Results` headers are ignored (anyone can write one)"),
+        description="the authserv-id of the upstream MTA, whose `Authentication-Results` (SPF, DKIM, DMARC) are "
+                    "trusted: mail that fails them is never answered and never filed under the address it claims")
     business_hours: str = Field("08:00-20:00", description="the team's staffed hours; outside them critical cases go "
                                                            "to the on-call person")
     business_timezone: str = Field("UTC", description="the time zone of `BUSINESS_HOURS` (an IANA name such as "
