@@ -19,3 +19,22 @@ def find_or_create(session: Session, *, phone: str | None = None, email: str | N
     with session.begin_nested():  # a concurrent insert of the same address fails alone
         session.add(contact)
     return contact
+
+
+def is_known(session: Session, email: str) -> bool:
+    """Whether email is the address of a contact or of a member."""
+    return (session.scalar(select(Contact.id).where(Contact.email == email).limit(1)) is not None
+            or session.scalar(select(Member.id).where(Member.email == email).limit(1)) is not None)
+
+
+def unverified(session: Session, claimed_email: str) -> Contact:
+    """The contact of mail that claims claimed_email but failed authentication, created if new: it has no
+    address, member or name of its own (nothing is sent to it, it sees none of the owner's cases) until an
+    agent who has checked it merges it."""
+    contact = session.scalars(select(Contact).where(Contact.claimed_email == claimed_email, Contact.email.is_(None))
+                              .order_by(Contact.id).with_for_update()).first()
+    if contact is None:
+        contact = Contact(claimed_email=claimed_email)
+        session.add(contact)
+        session.flush()
+    return contact

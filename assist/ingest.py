@@ -62,11 +62,13 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
     """
     inbound = without_nul(inbound)
     lane = f"contact:{inbound.sender}" if inbound.sender or contact is None else f"contact-id:{contact.id}"
+    given = contact
     # The contact's lane: concurrent messages and redeliveries of one contact wait their turn, and each
     # finds the case and the replies the one before it stored.
     with db.lane_of_process(session, lane):
         db.lane(session, lane)
-        message = _find_stored(session, inbound)
+        contact = given or _contact_of(session, inbound)
+        message = _find_stored(session, inbound, contact)
         if message is None:
             try:
                 return _receive(session, inbound, contact)
@@ -76,7 +78,8 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
                 # answered; a redelivery finishes it.
                 session.rollback()
                 db.lane(session, lane)
-                message = _find_stored(session, inbound)
+                contact = given or _contact_of(session, inbound)
+                message = _find_stored(session, inbound, contact)
                 if message is None:
                     _store(session, inbound, contact, None)
                     session.commit()
@@ -84,30 +87,44 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
         if message.triage is None:
             reply = _respond(session, message, triage.classify(message.text, message.channel),
-                             automated=inbound.automated)
+                             answer=_answerable(inbound))
             outbox.commit(session)
             return _result(session, message, duplicate=True, reply=reply)
         session.commit()
         return _result(session, message, duplicate=True)
 
 
-def _receive(session: Session, inbound: InboundMessage, contact: Contact | None) -> IngestResult:
+def _answerable(inbound: InboundMessage) -> bool:
+    """Whether the bot may answer inbound: never a machine (no mail loops), never mail whose sender failed
+    authentication (the answer would go to whoever was impersonated: backscatter)."""
+    return not (inbound.automated or inbound.unauthenticated)
+
+
+def _contact_of(session: Session, inbound: InboundMessage) -> Contact:
+    """The contact behind inbound's sender, created if new. Mail that failed authentication and claims the
+    address of a contact or member gets an unverified contact of its own: not theirs, nor their cases."""
+    if inbound.channel != Channel.EMAIL:
+        return contacts.find_or_create(session, phone=inbound.sender)
+    if inbound.unauthenticated and contacts.is_known(session, inbound.sender):
+        log.warning("email %s claims to be from %s but failed authentication (%s): filed under an unverified "
+                    "contact", inbound.channel_id, mask(inbound.sender), (inbound.meta or {}).get("auth"))
+        return contacts.unverified(session, inbound.sender)
+    return contacts.find_or_create(session, email=inbound.sender)
+
+
+def _receive(session: Session, inbound: InboundMessage, contact: Contact) -> IngestResult:
     result = triage.classify(inbound.text, inbound.channel)
     message = _store(session, inbound, contact, result)
     with session.no_autoflush:  # one flush at the commit: each row is written once
-        reply = _respond(session, message, result, automated=inbound.automated)
+        reply = _respond(session, message, result, answer=_answerable(inbound))
     outbox.commit(session)
     log.info("stored %s message %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
              message.case_id)
     return _result(session, message, duplicate=False, reply=reply)
 
 
-def _store(session: Session, inbound: InboundMessage, contact: Contact | None,
-           result: triage.Triage | None) -> Message:
+def _store(session: Session, inbound: InboundMessage, contact: Contact, result: triage.Triage | None) -> Message:
     """Store the message (flushed, not committed), on its case, opened if need be."""
-    if contact is None:
-        address = {"email": inbound.sender} if inbound.channel == Channel.EMAIL else {"phone": inbound.sender}
-        contact = contacts.find_or_create(session, **address)
     now = clock.now()
     if inbound.keyword:
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
@@ -142,9 +159,9 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact | None,
 PRIORITY = {label: rank for rank, label in enumerate(URGENCY, 1)}  # critical is priority 1
 
 
-def _respond(session: Session, message: Message, result: triage.Triage, *, automated: bool) -> Message | None:
-    """Label a stored message, route its case by the playbooks and store the bot's reply (returned, if any);
-    owe what follows in a worker (jobs.after_inbound)."""
+def _respond(session: Session, message: Message, result: triage.Triage, *, answer: bool) -> Message | None:
+    """Label a stored message, route its case by the playbooks and store the bot's reply (returned, if any,
+    and if it may `answer`); owe what follows in a worker (jobs.after_inbound)."""
     case = message.case
     if _answers_danger_question(case, message):
         result = _confirmed_danger(session, case, message, result)
@@ -153,14 +170,14 @@ def _respond(session: Session, message: Message, result: triage.Triage, *, autom
     reply, playbook_id, settle = None, None, routing.Settle(False, False, False)
     if case is not None and message.keyword is None:
         reply, playbook_id, settle = _route(session, case, message, result)
-        if result.possible_emergency and case.danger_asked_at is None and not automated \
+        if result.possible_emergency and case.danger_asked_at is None and answer \
                 and not message.contact.opted_out and message.channel in (Channel.SMS, Channel.EMAIL):
             reply = _ask_about_danger(session, case, message, result, reply)
     if message.keyword == Keyword.HELP:
         reply, playbook_id = HELP_TEXT, None  # carriers require HELP to be answered with the program's help
-    if automated or (message.contact.opted_out and message.channel != Channel.VOICE):
-        # Nothing is sent to an opted-out contact and automated mail is never answered; a caller
-        # still hears the spoken safety advice (an SMS opt-out is not a voice one).
+    if not answer or (message.contact.opted_out and message.channel != Channel.VOICE):
+        # Nothing is sent to an opted-out contact, and automated or unauthenticated mail is never answered; a
+        # caller still hears the spoken safety advice (an SMS opt-out is not a voice one).
         reply = None
     audit.record(session, "message.triaged", case=case, message=message, urgency=result.urgency,
                  emotion=result.emotion, category=result.category, model=result.model_version)
@@ -272,8 +289,18 @@ def _store_reply(session: Session, inbound: Message, text: str, playbook_id: str
     return reply
 
 
-def _find_stored(session: Session, inbound: InboundMessage) -> Message | None:
-    same_delivery = (Message.channel == inbound.channel) & (Message.channel_id == inbound.channel_id)
+def _find_stored(session: Session, inbound: InboundMessage, contact: Contact) -> Message | None:
+    """The stored message inbound is a redelivery of: the carrier's id from the same sender and contact, or
+    its idempotency token.
+
+    Never the id alone: anyone can write a Message-ID, and a stranger's mail carrying the next one of a
+    customer must not make the customer's mail a duplicate. Mail that failed authentication may be forged:
+    it is a redelivery of any stored mail of its From address with its id (it is never the one that is lost).
+    """
+    same_delivery = ((Message.channel == inbound.channel) & (Message.channel_id == inbound.channel_id)
+                     & (Message.sender == inbound.sender))
+    if not inbound.unauthenticated:
+        same_delivery &= Message.contact_id == contact.id
     if inbound.idempotency_token:
         same_delivery |= Message.idempotency_token == inbound.idempotency_token
     return session.scalars(select(Message).where(same_delivery).order_by(Message.id)).first()

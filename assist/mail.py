@@ -30,28 +30,34 @@ def receive(rt: runtime.Runtime, items: list[tuple[bytes, str]]) -> list[int]:
 
     The SMTP sessions get their 250 then; parsing, triage and routing run in a worker. The jobs are left to
     the worker's relay pass (within a second): no Redis round trip holds a session. A resend of the same
-    bytes is stored once.
+    bytes by the same sender is stored once.
     """
     with runtime.bind(rt):
         session = db.session()
-        digests = [hashlib.sha256(data).hexdigest() for data, _ in items]
+        digests = [digest(data, mail_from) for data, mail_from in items]
         try:
             stored = _stored(session, digests)
             new = {}
-            for (data, mail_from), digest in zip(items, digests, strict=True):
-                if digest not in stored and digest not in new:
-                    new[digest] = RawEmail(digest=digest, data=data, mail_from=mail_from[:320])
+            for (data, mail_from), key in zip(items, digests, strict=True):
+                if key not in stored and key not in new:
+                    new[key] = RawEmail(digest=key, data=data, mail_from=mail_from[:320])
             session.add_all(new.values())
             session.flush()
             for raw in new.values():
                 outbox.job(session, "assist.mail.ingest_stored", raw.id, retry=True, by_worker=True)
             session.commit()
-        except IntegrityError:  # the same bytes stored by a concurrent session: all stored, or try again
+        except IntegrityError:  # the same mail stored by a concurrent session: all stored, or try again
             session.rollback()
             stored, new = _stored(session, digests), {}
             if set(digests) - set(stored):
                 raise
         return [stored[d] if d in stored else new[d].id for d in digests]
+
+
+def digest(data: bytes, mail_from: str) -> str:
+    """What identifies a received mail: SHA-256 of its envelope sender and bytes. Not the bytes alone: another
+    sender's copy of the same bytes is not a resend, and must not pass for one."""
+    return hashlib.sha256(mail_from.encode("utf-8", errors="surrogateescape") + b"\0" + data).hexdigest()
 
 
 def _stored(session, digests: list[str]) -> dict[str, int]:
@@ -138,7 +144,8 @@ def ingest_raw(session, raw: RawEmail, recipient: str) -> RawEmail:
     """Parse a stored raw mail and ingest it; one that cannot become a message keeps why, and waits in the
     console's list of mail that needs attention."""
     try:
-        inbound = email_channel.parse_email(raw.data, recipient=recipient, envelope_from=raw.mail_from)
+        inbound = email_channel.parse_email(raw.data, recipient=recipient, envelope_from=raw.mail_from,
+                                            authserv_id=runtime.settings().smtp_authserv_id)
     except BadWebhook as exc:
         raw.error = str(exc)[:500]
         session.commit()
@@ -200,11 +207,14 @@ def start_server(rt: runtime.Runtime) -> Controller:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key or None)
         options.update(tls_context=context, require_starttls=True)
-    if settings.smtp_auth_user:  # a submission-style server: senders must log in (over TLS when it is on)
+    if settings.smtp_auth_user:  # a submission-style server: senders must log in, over TLS only
         options.update(authenticator=email_channel.password_authenticator(settings.smtp_auth_user,
                                                                           settings.smtp_auth_password),
-                       auth_required=True, auth_require_tls=bool(settings.smtp_tls_cert))
+                       auth_required=True)
+    email_channel.mask_library_logs()
+    # AUTH is never offered in cleartext, whatever the settings say (they refuse a login without a certificate).
     controller = email_channel.MailController(handler, on_stop=spool.stop, hostname=host, port=port,
+                                              auth_require_tls=True,
                                               data_size_limit=settings.smtp_max_bytes,
                                               server_hostname=settings.smtp_hostname, **options)
     try:

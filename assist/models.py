@@ -184,6 +184,9 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # The address that mail failing authentication claimed (email is then empty): possibly forged, so the
+    # contact is not the address's owner until an agent merges it.
+    claimed_email: Mapped[str | None] = mapped_column(String(320), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -325,7 +328,8 @@ class Message(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
     channel: Mapped[str] = mapped_column(String(8))
-    # The carrier's own id (MessageSid, CallSid, Message-ID): one row per delivery.
+    # The carrier's own id (MessageSid, CallSid, Message-ID): one row per delivery, per sender and contact
+    # (anyone can write any Message-ID: one sender's never makes another's mail a duplicate).
     channel_id: Mapped[str | None] = mapped_column(String(255))
     idempotency_token: Mapped[str | None] = mapped_column(String(255), unique=True)
     sender: Mapped[str] = mapped_column(String(320))
@@ -357,7 +361,8 @@ class Message(Base):
     contact: Mapped[Contact] = relationship()
     author: Mapped[User | None] = relationship()
 
-    __table_args__ = (UniqueConstraint("channel", "channel_id", name="uq_messages_channel_id"),
+    __table_args__ = (UniqueConstraint("channel", "channel_id", "sender", "contact_id",
+                                       name="uq_messages_channel_id_sender"),
                       Index("ix_messages_volume", "direction", "created_at", "urgency", "category"))
 
     @validates("triage")
@@ -426,7 +431,9 @@ class RawEmail(Base):
     __tablename__ = "raw_emails"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the bytes: a resend is stored once
+    # SHA-256 of the envelope sender and the bytes (mail.digest): a resend is stored once, another sender's copy
+    # of the same bytes is not that resend.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     mail_from: Mapped[str] = mapped_column(String(320))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

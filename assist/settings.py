@@ -112,8 +112,13 @@ class Settings(BaseSettings):
                                            "requires STARTTLS")
     smtp_tls_key: str = Field("", json_schema_extra=_shown("unset"), description="the certificate's PEM private key")
     smtp_auth_user: str = Field("", json_schema_extra=_shown("unset"),
-                                description="with `SMTP_AUTH_PASSWORD`, senders must log in (AUTH LOGIN/PLAIN)")
+                                description="with `SMTP_AUTH_PASSWORD`, senders must log in (AUTH LOGIN/PLAIN, offered "
+                                            "only after STARTTLS: needs `SMTP_TLS_CERT`)")
     smtp_auth_password: str = Field("", json_schema_extra=_shown("unset"), description="the SMTP login's password")
+    smtp_authserv_id: str = Field(
+        "", json_schema_extra=_shown("unset: `Authentication-Results` headers are ignored (anyone can write one)"),
+        description="the authserv-id of the upstream MTA, whose `Authentication-Results` (SPF, DKIM, DMARC) are "
+                    "trusted: mail that fails them is never answered and never filed under the address it claims")
     business_hours: str = Field("08:00-20:00", description="the team's staffed hours; outside them critical cases go "
                                                            "to the on-call person")
     business_timezone: str = Field("UTC", description="the time zone of `BUSINESS_HOURS` (an IANA name such as "
@@ -176,6 +181,15 @@ class Settings(BaseSettings):
             for name in REQUIRED_IN_PRODUCTION:
                 if not getattr(self, name):
                     raise ValueError(f"{name.upper()} is not set; it is required when TWILIO_ACCOUNT_SID is set")
+        return self
+
+    @model_validator(mode="after")
+    def _login_over_tls(self) -> "Settings":
+        # aiosmtpd offers AUTH only after STARTTLS (auth_require_tls): without a certificate nobody could log in,
+        # and a login in cleartext would give the password to anyone on the path.
+        if self.smtp_auth_user and not self.smtp_tls_cert:
+            raise ValueError("SMTP_AUTH_USER is set without SMTP_TLS_CERT: the SMTP login is offered only over "
+                             "STARTTLS; set SMTP_TLS_CERT and SMTP_TLS_KEY")
         return self
 
     @property

@@ -1,5 +1,8 @@
 """Sender and recipient addresses in the one form the service stores them."""
 
+import logging
+import re
+
 import phonenumbers
 
 from channels.errors import InvalidAddress
@@ -41,3 +44,18 @@ def mask(address: str) -> str:
         local, _, domain = address.partition("@")
         return f"{local[:1]}***@{domain}"
     return f"{address[:3]}***{address[-2:]}" if len(address) > 6 else "***"
+
+
+EMAIL_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+class MaskAddresses(logging.Filter):
+    """A filter for a library's logger that masks the email addresses in its records, as the service's own
+    log lines mask them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = EMAIL_ADDRESS.sub(lambda found: mask(found.group()), text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True

@@ -15,7 +15,7 @@ import nh3
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from channels.addresses import mask, normalize_email
+from channels.addresses import MaskAddresses, mask, normalize_email
 from channels.email_text import triage_text
 from channels.errors import BadWebhook, InvalidAddress
 from channels.message import Attachment, Channel, InboundMessage
@@ -72,14 +72,60 @@ def _text_of(part) -> str:
     return content if isinstance(content, str) else ""
 
 
+AUTH_METHODS = ("spf", "dkim", "dmarc")
+_COMMENT = re.compile(r"\([^()]*\)")  # RFC 5322 comments: "(sender IP is 192.0.2.1)"
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_RESINFO = re.compile(r"\s*([a-z0-9_-]+)\s*(?:/\s*\d+\s*)?=\s*([a-z0-9_-]+)", re.IGNORECASE)
+
+
+def authentication_results(message, authserv_id: str) -> dict[str, str] | None:
+    """The SPF, DKIM and DMARC results ("pass", "fail", "none", ...) of the topmost Authentication-Results
+    header (RFC 8601) that authserv_id, the upstream MTA, wrote; None when there is none or no MTA is trusted.
+
+    Anyone can write the header: only the configured MTA's is read. That MTA removes headers carrying its own
+    id from incoming mail (RFC 8601 section 5), so the topmost one with its id is the one it added.
+    """
+    if not authserv_id:
+        return None
+    try:
+        values = [str(value) for value in message.get_all("Authentication-Results") or []]
+    except (ValueError, IndexError, TypeError):  # a header policy.default cannot parse
+        return None
+    for value in values:
+        text = _QUOTED.sub('""', value)
+        while _COMMENT.search(text):  # innermost first: comments nest
+            text = _COMMENT.sub(" ", text)
+        head, *resinfos = text.split(";")
+        if head.lower().split()[:1] != [authserv_id.lower()]:  # "mx.example.org" or "mx.example.org 1"
+            continue
+        results, seen = dict.fromkeys(AUTH_METHODS, "none"), set()
+        for resinfo in resinfos:
+            found = _RESINFO.match(resinfo)
+            if found is None or found.group(1).lower() not in AUTH_METHODS:
+                continue
+            method, result = found.group(1).lower(), found.group(2).lower()
+            # Several DKIM signatures get one result each: one that passes authenticates the mail.
+            if method not in seen or (method == "dkim" and result == "pass"):
+                results[method] = result
+                seen.add(method)
+        return results
+    return None
+
+
+def fails_authentication(results: dict[str, str]) -> bool:
+    """Whether a trusted MTA's results leave the From address unproven: DMARC failed, or nothing passed."""
+    return results.get("dmarc") == "fail" or "pass" not in results.values()
+
+
 MAX_SUBJECT = 998  # RFC 5322's longest line: what the subject column keeps (triage reads the whole of it)
 
 
-def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> InboundMessage:
+def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "", authserv_id: str = "") -> InboundMessage:
     """Turn a raw RFC 5322 message into an InboundMessage (its new text for triage, all of it kept).
 
     The sender is the From header's address, else the envelope's (SMTP MAIL FROM): a broken From header
-    still reaches a person.
+    still reaches a person. The upstream MTA's authentication results (its `authserv_id`'s
+    Authentication-Results) are kept in meta["auth"]; mail failing them is marked unauthenticated.
 
     Raises:
         BadWebhook: neither From nor the envelope has a usable address.
@@ -121,11 +167,13 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "") -> 
         attachments.append(Attachment(name=name, content_type=part.get_content_type(), size=size))
     references = re.findall(r"<[^<>\s]+>", _header(message, "In-Reply-To") + " " + _header(message, "References"))
     token = CASE_TOKEN.search(subject)
+    auth = authentication_results(message, authserv_id)
     to = recipient or (getaddresses([_header(message, "To")]) or [("", "")])[0][1].lower()
     return InboundMessage(
         channel=Channel.EMAIL, channel_id=message_id[:255], sender=sender, recipient=to,
         text=triage_text(subject, full), original=full, subject=subject[:MAX_SUBJECT], html=html,
         attachments=tuple(attachments), automated=is_automated(message),
+        unauthenticated=auth is not None and fails_authentication(auth), meta={"auth": auth} if auth else {},
         thread_ids=tuple(dict.fromkeys(references)), case_token=int(token.group(1)) if token else None,
         raw={"size": len(raw)},
     )
@@ -183,6 +231,25 @@ def accepts_for(allowed: Sequence[str]) -> Callable[[str], bool]:
         return address in addresses or ("@" + address.rpartition("@")[2]) in domains
 
     return accepts
+
+
+LIBRARY_LOGGERS = ("mail.log", "mail.debug")  # aiosmtpd's: it logs each MAIL FROM and RCPT TO in full at INFO
+
+
+class _WithoutContent(logging.Filter):
+    """Drops aiosmtpd's DEBUG lines of a message's content: the customer's words are not log material."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("DATA readline"))
+
+
+def mask_library_logs() -> None:
+    """Mask the addresses in aiosmtpd's log lines and drop those of message content (once per process)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskAddresses) for f in logger.filters):
+            logger.addFilter(_WithoutContent())
+            logger.addFilter(MaskAddresses())
 
 
 # -- email out -----------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class InboundMessage:
     keyword: Keyword | None = None
     idempotency_token: str | None = None  # a carrier's redelivery token, when it sends one
     automated: bool = False  # sent by a machine (auto-reply, bounce, list): never answered
+    # The sender's address failed authentication (email: the trusted MTA's SPF/DKIM/DMARC): it may be forged,
+    # so it is never answered and never filed under the contact it claims to be.
+    unauthenticated: bool = False
     thread_ids: tuple[str, ...] = ()  # Message-IDs this one answers (email In-Reply-To / References)
     case_token: int | None = None  # a case number the customer quoted ("[Case #123]" in a subject)
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record

@@ -1,5 +1,7 @@
 """The email channel over real SMTP sessions (smtplib) against the running aiosmtpd server."""
 
+import base64
+import logging
 import smtplib
 import threading
 import time
@@ -14,8 +16,10 @@ from conftest import configure, count, runtime_of
 from sqlalchemy import select
 
 from assist import cases, mail, sandbox
-from assist.models import Case, Direction, Message, RawEmail
+from assist.errors import ConfigError
+from assist.models import Case, Direction, Member, MemberRole, Message, Pet, RawEmail, UserRole
 from assist.simulate import free_port
+from channels.email import parse_email
 
 TEAM = "incidents@incident-team.test"
 ANN = "ann@example.com"
@@ -460,3 +464,178 @@ def test_starttls_and_auth_when_configured(app, session, tmp_path, drain):
         controller.stop()
     drain()
     assert len(inbound(session)) == 1
+
+
+# -- who the sender is --------------------------------------------------------------------------------
+
+def with_message_id(raw_mail: bytes, message_id: str) -> bytes:
+    message = message_from_bytes(raw_mail, policy=policy.default)
+    del message["Message-ID"]
+    message["Message-ID"] = message_id
+    return bytes(message)
+
+
+def member_ann(session) -> Member:
+    ann = Member(external_id="M-ANN", role=MemberRole.OWNER, name="Ann Lee", email=ANN)
+    session.add_all([ann, Pet(owner=ann, name="Bella", species="dog")])
+    session.commit()
+    return ann
+
+
+def test_a_stranger_who_knows_a_message_id_of_a_thread_gets_a_case_of_their_own_and_learns_nothing(
+        smtp_server, sink, session, drain):
+    member_ann(session)
+    send(smtp_server, email("Lost dog", "Our dog ran away from the sitter's yard an hour ago, please help."))
+    drain()
+    [to_ann] = sink.messages
+    [anns] = inbound(session)
+    assert "Ann" in to_ann.get_content()  # what a stranger must not learn (the playbook greets her by name)
+    known = f"{anns.channel_id} {to_ann['Message-ID']}"
+    send(smtp_server, email("Re: Lost dog", "Any news about the dog that ran away?", sender=OTHER,
+                            In_Reply_To=anns.channel_id, References=known), mail_from=OTHER)
+    drain()
+    [_, strangers] = inbound(session)
+    assert strangers.case_id != anns.case_id and strangers.case.contact.email == OTHER
+    assert [m.id for m in anns.case.messages if m.direction == Direction.INBOUND] == [anns.id]
+    [to_stranger] = [m for m in sink.messages if m["To"] == OTHER]
+    head = f"{to_stranger['Subject']} {to_stranger['In-Reply-To']} {to_stranger['References']}"
+    assert f"#{anns.case_id}]" not in head and f"[Case #{strangers.case_id}]" in head
+    assert anns.channel_id not in head and to_ann["Message-ID"] not in head
+    assert not {"Ann", "Bella", f"#{anns.case_id}"} & set(to_stranger.get_content().replace(",", " ").split())
+
+
+def test_a_strangers_mail_carrying_a_customers_next_message_id_does_not_make_hers_vanish(smtp_server, session):
+    next_id = make_msgid(domain="example.com")  # Ann's mail client's next id, guessed or seen
+    send(smtp_server, with_message_id(email("hello", "just saying hi", sender=OTHER), next_id), mail_from=OTHER)
+    send(smtp_server, with_message_id(email("Dog bitten", "Our dog was bitten at daycare and is bleeding."), next_id))
+    [strangers, anns] = inbound(session)
+    assert (anns.sender, anns.channel_id, anns.case.contact.email) == (ANN, next_id, ANN)
+    assert anns.triage["category"] == "bite_attack" and anns.case_id != strangers.case_id
+    assert session.scalars(select(RawEmail.message_id).order_by(RawEmail.id)).all() == [strangers.id, anns.id]
+
+
+def test_the_same_bytes_from_another_envelope_sender_are_not_a_resend(smtp_server, session):
+    mail_bytes = email("Dog bitten", "Our dog was bitten at daycare and is bleeding.")
+    send(smtp_server, mail_bytes, mail_from=OTHER)
+    send(smtp_server, mail_bytes)
+    send(smtp_server, mail_bytes)  # Ann's server retries: that one is a resend
+    assert session.scalars(select(RawEmail.mail_from).order_by(RawEmail.id)).all() == [OTHER, ANN]
+
+
+MTA = "mx.incident-team.test"
+PASSES = f"{MTA}; spf=pass smtp.mailfrom=example.com; dkim=pass header.d=example.com; dmarc=pass"
+FORGED = f"{MTA}; spf=fail (192.0.2.66 is not allowed) smtp.mailfrom=example.com; dkim=none; dmarc=fail"
+
+
+def test_mail_failing_authentication_gets_no_answer_and_none_of_the_members_contact(
+        smtp_server, sink, session, drain, app, login, client):
+    configure(app, smtp_authserv_id=MTA)
+    member_ann(session)
+    send(smtp_server, email("Lost dog", "Our dog ran away from the sitter's yard, please help.",
+                            Authentication_Results=PASSES))
+    drain()
+    [anns] = inbound(session)
+    assert anns.case.contact.member is not None and anns.meta["auth"] == {"spf": "pass", "dkim": "pass",
+                                                                          "dmarc": "pass"}
+    assert len(sink.messages) == 1
+    forged = email(f"Re: Lost dog [Case #{anns.case_id}]", "The dog is home, close the case and send me the "
+                   "sitter's address.", In_Reply_To=anns.channel_id, Authentication_Results=FORGED)
+    send(smtp_server, forged, mail_from="someone@attacker.example")
+    drain()
+    [_, spoofed] = inbound(session)
+    assert spoofed.sender == ANN and spoofed.meta["auth"] == {"spf": "fail", "dkim": "none", "dmarc": "fail"}
+    contact = spoofed.contact
+    assert (contact.email, contact.claimed_email, contact.member, contact.name) == (None, ANN, None, None)
+    assert spoofed.case_id != anns.case_id and spoofed.case.contact_id == contact.id
+    assert spoofed.triage is not None and spoofed.case.queue  # an agent's queue has it
+    assert len(sink.messages) == 1  # nothing went to Ann, whom the forger named
+    assert session.scalars(select(Message).where(Message.in_reply_to_id == spoofed.id)).all() == []
+
+    login(UserRole.LEAD)
+    page = client.get(f"/cases/{spoofed.case_id}").get_data(as_text=True)
+    assert "DMARC fail" in page and "unverified: claims to be ann@example.com" in page
+
+
+def test_mail_failing_authentication_from_an_unknown_address_is_not_answered(smtp_server, sink, session, drain,
+                                                                             app):
+    configure(app, smtp_authserv_id=MTA)
+    send(smtp_server, email("Lost dog", "Our dog ran away, please help.", sender=OTHER,
+                            Authentication_Results=FORGED.replace("example.com", "elsewhere.example")),
+         mail_from=OTHER)
+    drain()
+    [message] = inbound(session)
+    assert message.contact.email == OTHER and message.triage is not None and sink.messages == []
+
+
+AUTH_RESULTS = [  # (Authentication-Results headers, top first; what is kept; whether the sender is unproven)
+    ("passes", [PASSES], {"spf": "pass", "dkim": "pass", "dmarc": "pass"}, False),
+    ("dmarc-fails", [f"{MTA}; spf=pass smtp.mailfrom=bulk.example; dkim=none; dmarc=fail header.from=example.com"],
+     {"spf": "pass", "dkim": "none", "dmarc": "fail"}, True),
+    ("nothing-passes", [f"{MTA}; spf=softfail; dkim=neutral"], {"spf": "softfail", "dkim": "neutral",
+                                                                "dmarc": "none"}, True),
+    ("none-checked", [f"{MTA} 1; none"], {"spf": "none", "dkim": "none", "dmarc": "none"}, True),
+    ("one-dkim-signature-of-two-passes", [f"{MTA}; dkim=fail header.d=a.example; dkim=pass header.d=example.com"],
+     {"spf": "none", "dkim": "pass", "dmarc": "none"}, False),
+    ("comments-and-quotes", [f'{MTA} (Postfix); spf=pass (ok; "quoted") smtp.mailfrom="a;b"; dmarc=pass'],
+     {"spf": "pass", "dkim": "none", "dmarc": "pass"}, False),
+    ("case-insensitive-id", [f"{MTA.upper()}; DKIM=Pass"], {"spf": "none", "dkim": "pass", "dmarc": "none"}, False),
+    ("a-forger-writes-a-pass-below-ours", [FORGED, PASSES], {"spf": "fail", "dkim": "none", "dmarc": "fail"}, True),
+    ("another-servers-header-is-ignored", ["mx.elsewhere.example; spf=pass; dkim=pass; dmarc=pass"], None, False),
+    ("no-header", [], None, False),
+]
+
+
+@pytest.mark.parametrize("headers, kept, unproven", [r[1:] for r in AUTH_RESULTS], ids=[r[0] for r in AUTH_RESULTS])
+def test_only_the_configured_mtas_authentication_results_count(headers, kept, unproven):
+    message = message_from_bytes(email("hi", "hello"), policy=policy.default)
+    for header in headers:
+        message["Authentication-Results"] = header
+    parsed = parse_email(bytes(message), authserv_id=MTA)
+    assert parsed.meta.get("auth") == kept and parsed.unauthenticated is unproven
+
+
+def test_without_a_configured_mta_no_authentication_results_are_believed():
+    message = message_from_bytes(email("hi", "hello"), policy=policy.default)
+    message["Authentication-Results"] = FORGED
+    parsed = parse_email(bytes(message))
+    assert parsed.meta == {} and parsed.unauthenticated is False
+
+
+# -- SMTP logins and logs ------------------------------------------------------------------------------
+
+def test_a_login_without_a_certificate_is_refused_at_startup(app):
+    with pytest.raises(ConfigError, match="^SMTP_AUTH_USER is set without SMTP_TLS_CERT: [^\n]+$"):
+        configure(app, smtp_auth_user="relay", smtp_auth_password="s3cret-pass")
+
+
+def test_auth_is_never_accepted_in_cleartext(app, session):
+    rt = runtime_of(app)
+    # Even were the startup check bypassed, the server would not take a password in cleartext.
+    rt.settings = rt.settings.model_copy(update={"smtp_listen": f"127.0.0.1:{free_port()}", "inbound_email": (TEAM,),
+                                                 "smtp_auth_user": "relay", "smtp_auth_password": "s3cret-pass"})
+    controller = mail.start_server(rt)
+    try:
+        with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as plain:
+            plain.ehlo()
+            assert not plain.has_extn("auth")
+            token = base64.b64encode(b"\0relay\0s3cret-pass").decode()
+            code, _ = plain.docmd("AUTH", f"PLAIN {token}")
+            assert code == 538  # encryption required
+            with pytest.raises(smtplib.SMTPSenderRefused):
+                plain.sendmail(ANN, [TEAM], email("x", "y"))
+    finally:
+        controller.stop()
+    assert count(session, RawEmail) == 0
+
+
+def test_no_address_or_message_content_is_logged_in_an_smtp_session(smtp_server, session, drain, caplog):
+    caplog.set_level(logging.DEBUG)
+    sender, rcpt = "ann.private@example.com", "lost-pets@claims.incident-team.test"
+    send(smtp_server, email("Lost dog", "Bella ran off near the old quarry.", sender=f"Ann <{sender}>"),
+         mail_from=sender, rcpt=rcpt)
+    assert [m.sender for m in inbound(session)] == [sender]
+    records = [(r.name, r.getMessage()) for r in caplog.records]
+    assert any(name == "mail.log" and "a***@example.com" in text for name, text in records)  # masked, still there
+    assert any(name == "mail.log" and "l***@claims.incident-team.test" in text for name, text in records)
+    leaked = [(name, text) for name, text in records if sender in text or rcpt in text or "quarry" in text]
+    assert leaked == []
