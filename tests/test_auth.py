@@ -43,10 +43,12 @@ def test_a_form_post_without_csrf_token_is_refused_for_a_logged_in_user(client, 
     assert session.scalars(select(User).where(User.email == "new@team.test")).first() is None
 
 
-def test_the_login_redirect_stays_on_this_site(client, make_user):
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/"],
+                         ids=["absolute", "scheme-relative", "backslash"])
+def test_the_login_redirect_stays_on_this_site(client, make_user, target):
     user = make_user()
     token = csrf_token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login?next=https://evil.example/", data={
+    response = client.post("/login", query_string={"next": target}, data={
         "email": user.email, "password": PASSWORD, "csrf_token": token})
     assert response.headers["Location"] == "/"
 

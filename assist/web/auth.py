@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired
 
 from assist import db, users
 from assist.models import User, UserRole
+from assist.web.helpers import same_site
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,7 @@ def login():
         return render_template("login.html", form=form), 401
     login_user(user)
     log.info("user %s logged in", user.id)
-    target = request.args.get("next", "")
-    # Only same-site paths: an absolute "next" would make this an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("web.index")
-    return redirect(target)
+    return redirect(same_site(request.args.get("next"), "web.index"))
 
 
 @bp.post("/logout")
