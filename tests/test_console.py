@@ -179,3 +179,13 @@ def test_html_is_sanitized_by_nh3():
     assert "<b>there</b>" in clean and "https://vet.example/invoice" in clean and 'rel="noopener' in clean
     for bad in ("<script", "onerror", "onclick", "javascript:", "<img", "<style"):
         assert bad not in clean
+
+
+@pytest.mark.parametrize("path", ["/cases/99999999999999999999", "/api/cases/2147483648"], ids=["case", "api-case"])
+def test_an_id_past_the_largest_row_id_is_a_404_not_a_database_overflow(client, login, make_user, session, path):
+    from assist.users import issue_api_token
+
+    login(UserRole.AGENT)
+    token = issue_api_token(make_user(email="api@team.test"))
+    session.commit()
+    assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404

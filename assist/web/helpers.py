@@ -4,6 +4,7 @@ import re
 from datetime import date
 
 from flask import abort, flash, redirect, url_for
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 from assist import db
@@ -28,6 +29,14 @@ DIGITS = re.compile(r"[0-9]{1,10}")
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The days a date parameter may name: the service's data falls well inside them.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a route: at most MAX_ID, so a longer number is a 404, not a database overflow (a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def whole_number(raw: str | None, name: str, *, low: int = 1, high: int = MAX_ID) -> int:
