@@ -11,6 +11,7 @@ queue. Every step answers TwiML built by channels.voice; every callback is appli
 """
 
 import logging
+import re
 from collections.abc import Mapping, Set
 from datetime import datetime, timedelta
 from typing import cast
@@ -45,15 +46,26 @@ log = logging.getLogger(__name__)
 TEXT_BACK = "Hi, this is the incident team following up on your call. Reply here with what happened and we'll help."
 TEXT_BACK_ES = ("Hola, le escribe el equipo de incidentes sobre su llamada. Responda aquí qué pasó y le ayudaremos.")
 ANSWERING_STATES = (LegStatus.PLACING, LegStatus.RINGING, LegStatus.ANSWERED)
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # Twilio's call SIDs: CA and 32 hex digits
+
+
+def call_sid(form: Mapping[str, str], name: str = "CallSid") -> str:
+    """The call SID in form[name]; it keys the call, its queue and its callbacks, and goes into API URLs.
+
+    Raises:
+        BadWebhook: it is missing or not a Twilio call SID.
+    """
+    sid = form.get(name, "")
+    if not CALL_SID.fullmatch(sid):
+        raise BadWebhook(f"{name} is missing or not a Twilio call SID (CA and 32 hex digits)")
+    return sid
 
 
 # -- the caller's side ---------------------------------------------------------------------------------------
 
 def call_for(session: Session, form: Mapping[str, str]) -> Call:
     """The call a webhook is about, stored on its first request (Twilio may send only CallSid later)."""
-    sid = form.get("CallSid", "")
-    if not sid or len(sid) > 64:
-        raise BadWebhook("CallSid is missing or too long")
+    sid = call_sid(form)
     call = session.scalar(select(Call).where(Call.call_sid == sid))
     if call is not None:
         return call
@@ -228,7 +240,7 @@ def dialed(session: Session, call_id: int, leg_id: int, form: Mapping[str, str],
     if status not in voice.DIAL_STATUSES:
         raise BadWebhook(f"unknown DialCallStatus {status[:40]!r}")
     call, leg = _call(session, call_id), _leg(session, leg_id)
-    leg.leg_sid = leg.leg_sid or (form.get("DialCallSid") or None)
+    leg.leg_sid = leg.leg_sid or (call_sid(form, "DialCallSid") if form.get("DialCallSid") else None)
     if leg.status == LegStatus.ACCEPTED and status in ("completed", "answered"):
         leg.status, call.state, call.outcome = LegStatus.ENDED, CallState.ENDED, "answered by on call"
         session.commit()
@@ -416,7 +428,7 @@ def leg_ended(session: Session, leg_id: int, form: Mapping[str, str]) -> str:
     if leg.user is not None and leg.user.presence == Presence.BUSY:
         leg.user.presence = Presence.AVAILABLE
     audit.record(session, "call.leg_ended", case=leg.call.case if leg.call else None, leg=leg.id,
-                 status=form.get("DialCallStatus"), duration=form.get("DialCallDuration"))
+                 status=form.get("DialCallStatus", "")[:40], duration=_seconds(form.get("DialCallDuration")))
     session.commit()
     return voice.hang_up()
 
@@ -664,4 +676,4 @@ def _leg(session: Session, leg_id: int) -> CallLeg:
 
 def _seconds(raw: str | None) -> int:
     """A duration Twilio sent (whole seconds); anything else is 0."""
-    return int(raw) if raw and raw.isdigit() and len(raw) < 7 else 0
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 else 0

@@ -208,9 +208,9 @@ def _after(cursor: str):
         rank_text, since_text, id_text = cursor.split("_")
         rank, since, case_id = int(rank_text), datetime.fromisoformat(since_text), int(id_text)
     except ValueError:
-        raise ValueError(f"{cursor!r} is not a page cursor") from None
-    if since.tzinfo is None:
-        raise ValueError(f"{cursor!r} is not a page cursor")
+        raise ValueError(f"{cursor[:80]!r} is not a page cursor") from None
+    if since.tzinfo is None or not 0 <= rank <= len(URGENCY) or not 0 < case_id < 2**31:
+        raise ValueError(f"{cursor[:80]!r} is not a page cursor")
     rank_sql, since_sql = _urgency_rank(), _waiting_since()
     at = literal(since, Case.last_inbound_at.type)
     return or_(rank_sql > rank,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from assist import clock, members, users
 from assist.errors import PortBusy
@@ -64,6 +64,23 @@ DEMO_MESSAGES = (
 )
 
 
+class RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, its access log showing each request's path without the query string
+    (a dashboard search carries phone numbers and email addresses there)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        full_path, full_line = getattr(self, "path", None), self.requestline
+        if full_path is not None:
+            self.path = full_path.split("?", 1)[0]
+        self.requestline = full_line.split("?", 1)[0]  # what is logged for a request line that did not parse
+        try:
+            super().log_request(code, size)
+        finally:
+            if full_path is not None:
+                self.path = full_path
+            self.requestline = full_line
+
+
 def seed(session: Session) -> bool:
     """Add the demo team, members, pets and bookings unless there are users; return whether it seeded."""
     if session.scalars(select(User).limit(1)).first() is not None:
@@ -104,7 +121,7 @@ def run(app: Flask, *, host: str, echo: Callable[[str], None]) -> None:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise PortBusy(f"port {port} is busy ({reason}): pick another with --port") from None
         running.callback(listener.close)
-        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno(), request_handler=RequestHandler)
         db.upgrade(rt.settings.database_url)
         seeded = seed(db.session())
         db.session().commit()

@@ -2,8 +2,8 @@
 
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
-__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "ImportFailed", "InvalidAddress",
-           "NotSendable", "PortBusy", "SendFailed", "UnknownStatus"]
+__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "ForeignCallback", "ImportFailed",
+           "InvalidAddress", "NotSendable", "PortBusy", "SendFailed", "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -20,6 +20,10 @@ class ImportFailed(AssistError):
 
 class SendFailed(AssistError):
     """The carrier refused or failed to take an outbound message."""
+
+
+class ForeignCallback(AssistError):
+    """Sandbox mode was asked to call back a URL outside the service itself."""
 
 
 class PortBusy(AssistError):

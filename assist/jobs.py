@@ -8,8 +8,8 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, cases, clock, db, mail, outbound, outbox, routing, runtime
-from assist.errors import NotSendable, SendFailed
+from assist import audit, cases, clock, db, mail, outbound, outbox, routing, runtime, sandbox
+from assist.errors import ForeignCallback, NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
 from channels import sms
@@ -206,7 +206,13 @@ def voice_urls(step: str, **params) -> str:
 
 
 def post_status_callbacks(url: str, base_params: dict, statuses: list[str]) -> None:
-    """Sandbox mode: call a StatusCallback URL as Twilio would, signed with the auth token."""
+    """Sandbox mode: call a StatusCallback URL as Twilio would, signed with the auth token.
+
+    Raises:
+        ForeignCallback: url is not on the service's own base URL (nothing is posted).
+    """
+    if not sandbox.own_url(url, runtime.current().base_url()):
+        raise ForeignCallback("a sandbox status callback goes only to the service's own base URL")
     validator = RequestValidator(runtime.settings().auth_token)
     for status in statuses:
         params = {**base_params, "MessageStatus": status, "SmsStatus": status}

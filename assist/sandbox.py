@@ -3,6 +3,7 @@ relay received, kept in Redis so every process sees them, and the outbox that li
 """
 
 import json
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,28 @@ CALL_KEY = "sandbox:twilio:call:{sid}"  # the resource, as JSON
 CALL_STATUSES = {"queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"}
 EMAIL_KEY = "sandbox:email:messages"
 KEEP = 1000  # messages (and calls, and emails) kept
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """The scheme, host and port of url (the port the scheme implies if none is given), or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def own_url(url: str, *bases: str) -> bool:
+    """Whether url is on one of the service's own base URLs (same scheme, host and port).
+
+    The fake Twilio posts status callbacks where it is told: only to the service itself, so it
+    cannot be made to send requests anywhere else from the worker.
+    """
+    origin = _origin(url)
+    return origin is not None and any(origin == _origin(base) for base in bases)
 
 
 def sent_messages(connection) -> list[dict]:

@@ -23,7 +23,7 @@ from assist.errors import ConfigError
 # Twilio's REST API (assist/web/sandbox.py). Webhooks are still verified; this token is public on
 # purpose and `assist simulate` signs with it.
 SANDBOX_ACCOUNT_SID = "AC" + "5a" * 16
-SANDBOX_AUTH_TOKEN = "sandbox-auth-token-not-a-secret"
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token-not-a-secret"  # nosec B105  # public on purpose: the sandbox's own fake
 SANDBOX_FROM_NUMBER = "+15005550006"
 # Production (a real Twilio account) must not fall back to the public sandbox token or a per-host key.
 REQUIRED_IN_PRODUCTION = ("twilio_auth_token", "secret_key")

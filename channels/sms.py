@@ -116,7 +116,8 @@ def parse_status(form: Mapping[str, str], args: Mapping[str, str]) -> StatusRepo
     except KeyError:
         raise UnknownStatus(f"undeclared MessageStatus {twilio_status!r}") from None
     message_id = args.get("message", "")
-    if message_id and not (message_id.isdigit() and int(message_id) <= MAX_ID):
+    if message_id and not (message_id.isascii() and message_id.isdigit() and len(message_id) <= 10
+                           and int(message_id) <= MAX_ID):
         raise BadWebhook(f"message is not one of the service's message ids: {message_id[:20]!r}")
     return StatusReport(
         message_sid=sid,

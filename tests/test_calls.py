@@ -367,7 +367,18 @@ def test_the_sandbox_calls_api_creates_updates_and_lists_calls_with_the_real_sdk
     ("/twilio/voice/queued?call=1", {"QueueResult": "exploded"}, 400),
     ("/twilio/voice/status", {"CallStatus": "vaporised"}, 400),
     ("/twilio/voice/recording", {"CallSid": ""}, 400),
-], ids=["attempt", "confidence", "call-id", "queue-result", "call-status", "no-call-sid"])
+    ("/twilio/voice/gather?attempt=%C2%B2", {}, 400),
+    ("/twilio/voice/gather?attempt=0", {}, 400),
+    ("/twilio/voice/gather?attempt=10", {}, 400),
+    ("/twilio/voice/gather?attempt=1&silent=yes", {}, 400),
+    ("/twilio/voice/wait?call=%D9%A3", {}, 400),
+    ("/twilio/voice/status", {"CallSid": "%", "CallStatus": "completed"}, 400),
+    ("/twilio/voice/gather?attempt=1", {"CallSid": "CA" + "9" * 31 + "%", "SpeechResult": "hello"}, 400),
+    ("/twilio/voice/recording", {"CallSid": "CA" + "z" * 32}, 400),
+    ("/twilio/voice/status", {"CallSid": "CA" + "9" * 32 + "0", "CallStatus": "completed"}, 400),
+], ids=["attempt", "confidence", "call-id", "queue-result", "call-status", "no-call-sid", "superscript-attempt",
+        "attempt-0", "attempt-10", "silent-word", "arabic-indic-call-id", "call-sid-percent", "call-sid-wildcard",
+        "call-sid-not-hex", "call-sid-too-long"])
 def test_bad_parameters_get_400_not_500(twilio, session, path, params, status):
     base = {"CallSid": "CA" + "9" * 32, "AccountSid": ACCOUNT_SID, "From": CALLER, "To": TEAM_NUMBER}
     response = twilio.post(path, {**base, **params})
@@ -463,6 +474,18 @@ def test_presence_and_phone_are_set_in_the_console(client, login, session):
     session.expire_all()
     user = session.get(User, user.id)
     assert (user.presence, user.phone) == (Presence.AVAILABLE, "+15035550123")
+
+
+@pytest.mark.parametrize("back, location", [("/cases/7", "/cases/7"), ("//evil.example/", "/"),
+                                            ("https://evil.example/", "/")], ids=["path", "scheme-relative", "url"])
+def test_the_presence_form_goes_back_only_to_a_page_of_this_site(client, login, back, location):
+    from conftest import csrf_token
+
+    login()
+    page = client.get("/me").get_data(as_text=True)
+    answer = client.post("/me", query_string={"back": back},
+                         data={"csrf_token": csrf_token(page), "presence": "offline", "phone": ""})
+    assert answer.status_code == 302 and answer.headers["Location"] == location
 
 
 def test_users_set_gives_a_phone_and_presence(runner, make_user, session):

@@ -140,4 +140,6 @@ def test_the_api_pages_by_cursor_with_a_link_header(client, make_user, session):
     third = client.get(second.headers["Link"].split(">")[0][len("<http://localhost"):], headers=headers)
     assert [c["id"] for c in second.get_json() + third.get_json()] == ids[2:] and "Link" not in third.headers
     assert client.get("/api/cases?limit=0", headers=headers).status_code == 400
+    assert client.get("/api/cases?limit=%C2%B2", headers=headers).status_code == 400  # a digit, but not 0-9
+    assert client.get(f"/api/cases?after=0_2026-06-01T00:00:00%2B00:00_{2**63}", headers=headers).status_code == 400
     assert client.get("/api/cases?after=zzz", headers=headers).get_json()["error"] == "Bad Request"

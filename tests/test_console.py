@@ -82,6 +82,30 @@ def test_the_dashboard_search_finds_by_words_and_rejects_bad_dates(client, login
     assert client.get("/dashboard/search?from=yesterday").status_code == 400
 
 
+@pytest.mark.parametrize("query, reason", [
+    ("from=1900-01-01&to=9999-12-31", "from must be a date from 2000-01-01 to 2100-12-31"),
+    ("to=9999-12-31", "to must be a date from 2000-01-01 to 2100-12-31"),
+    ("from=1999-12-31", "from must be a date from 2000-01-01"),
+    ("from=20240105", "from must be a date as YYYY-MM-DD"),
+    ("to=2024-02-30", "to must be a date as YYYY-MM-DD"),
+    ("q=" + "x" * 201, "longer than 200 characters"),
+], ids=["far-past-and-future", "year-9999", "before-2000", "basic-format", "no-such-day", "long-text"])
+def test_the_dashboard_search_answers_400_with_the_reason(client, login, query, reason):
+    login(UserRole.SUPERVISOR)
+    response = client.get(f"/dashboard/search?{query}")
+    assert response.status_code == 400 and reason in response.get_data(as_text=True)
+
+
+def test_the_dashboard_search_matches_percent_and_underscore_as_typed(client, login, live_server, session):
+    post_sms(live_server, "my dog just ate a bar of dark chocolate")
+    post_sms(live_server, "the refund is 100% wrong", sender="+15035550601")
+    login(UserRole.SUPERVISOR)
+    assert "#1" not in client.get("/dashboard/search?q=%25").get_data(as_text=True)  # not a LIKE wildcard
+    assert "#1" not in client.get("/dashboard/search?q=_").get_data(as_text=True)
+    found = client.get("/dashboard/search?q=100%25").get_data(as_text=True)
+    assert "#2" in found and "#1" not in found
+
+
 def test_a_note_is_never_sent_and_escalation_records_the_brief(client, login, live_server, session, drain, app):
     post_sms(live_server, "the dog I'm walking just bit a kid, his arm is bleeding")
     case = session.scalars(select(Case)).one()
@@ -155,3 +179,13 @@ def test_html_is_sanitized_by_nh3():
     assert "<b>there</b>" in clean and "https://vet.example/invoice" in clean and 'rel="noopener' in clean
     for bad in ("<script", "onerror", "onclick", "javascript:", "<img", "<style"):
         assert bad not in clean
+
+
+@pytest.mark.parametrize("path", ["/cases/99999999999999999999", "/api/cases/2147483648"], ids=["case", "api-case"])
+def test_an_id_past_the_largest_row_id_is_a_404_not_a_database_overflow(client, login, make_user, session, path):
+    from assist.users import issue_api_token
+
+    login(UserRole.AGENT)
+    token = issue_api_token(make_user(email="api@team.test"))
+    session.commit()
+    assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404

@@ -277,3 +277,48 @@ def test_twilio_error_21610_on_a_send_marks_the_contact_opted_out(app, live_serv
     message = session.get(Message, message_id)
     assert message.delivery_status == DeliveryStatus.FAILED and "21610" in message.error
     assert session.get(Contact, case.contact_id).opted_out
+
+
+def post_message(client, **params):
+    """A request to the sandbox's fake Twilio Messages API, authenticated as the SDK does it."""
+    from base64 import b64encode
+
+    from conftest import AUTH_TOKEN
+
+    credentials = b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    return client.post(f"/sandbox/twilio/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+                       data={"To": CUSTOMER, "From": TEAM_NUMBER, "Body": "hello", **params},
+                       headers={"Authorization": f"Basic {credentials}"})
+
+
+@pytest.mark.parametrize("callback", [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://localhost:6379/",
+    "https://localhost/twilio/sms/status",
+    "http://localhost@evil.example/twilio/sms/status",
+    "file:///etc/passwd",
+], ids=["metadata", "other-port", "other-scheme", "userinfo", "file"])
+def test_the_sandbox_refuses_a_status_callback_outside_the_service(app, client, callback):
+    answer = post_message(client, StatusCallback=callback)
+    assert answer.status_code == 400 and answer.get_json()["code"] == 21609
+    with app.app_context():
+        assert sandbox.sent_messages(background.connection()) == []
+        assert background.queue("low").count == 0  # no callback job
+
+
+def test_the_sandbox_calls_back_the_service_itself(app, client):
+    answer = post_message(client, StatusCallback="http://localhost/twilio/sms/status?message=1")
+    assert answer.status_code == 201
+    with app.app_context():
+        assert background.queue("low").count == 1
+
+
+def test_the_sandbox_callback_job_never_posts_outside_the_service(app, monkeypatch):
+    from assist import jobs, runtime
+    from assist.errors import ForeignCallback
+
+    posted = []
+    monkeypatch.setattr(jobs.requests, "post", lambda url, **kwargs: posted.append(url))
+    with runtime.bind(runtime_of(app)), pytest.raises(ForeignCallback):
+        jobs.post_status_callbacks("http://169.254.169.254/latest/meta-data/", {"MessageSid": "SM1"}, ["sent"])
+    assert posted == []

@@ -1,5 +1,6 @@
 """The playbook editor over HTTP: drafts, blocked and successful publishing, live effect, rollback, roles."""
 
+import html
 import re
 import xml.etree.ElementTree as ET
 
@@ -8,7 +9,7 @@ import yaml
 from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
 
 from assist import playbook_versions
-from assist.models import Event, UserRole
+from assist.models import Event, PlaybookVersion, UserRole
 from assist.simulate import sms_params
 
 PLAYBOOK = "lost-pet-now"
@@ -94,6 +95,35 @@ def test_an_invalid_draft_is_saved_but_shows_its_errors(client, login, live_serv
     page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
     assert "route.queue" in page and "draft v2" in page
     assert client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}).status_code == 409
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{% include 'fallback.yaml' %}", "template uses {% include %} at line 1"),
+    ("case {{ case_id + 1 }}", "template uses addition (+) at line 1"),
+], ids=["include", "arithmetic"])
+def test_a_stored_draft_with_a_refused_template_shows_its_error_everywhere_instead_of_500(
+        client, login, live_server, session, template, reason):
+    sms_reply(live_server, "+15035550007")
+    supervisor = login(UserRole.SUPERVISOR)
+    draft = edited_yaml(session, auto_reply__sms=f"Hi {{{{ first_name }}}}, {template}")
+    # saved before templates were checked this way: straight into the table
+    session.add(PlaybookVersion(playbook_id=PLAYBOOK, number=2, yaml=draft, created_by_id=supervisor.id))
+    session.commit()
+    page = client.get(f"/playbooks/{PLAYBOOK}")
+    assert page.status_code == 200
+    assert f"auto_reply.sms: {reason}" in html.unescape(page.get_data(as_text=True))
+    token = csrf_token(page.get_data(as_text=True))
+    answers = {
+        "test": client.post(f"/playbooks/{PLAYBOOK}/test", data={"yaml": draft, "csrf_token": token}),
+        "preview": client.post(f"/playbooks/{PLAYBOOK}/preview", data={
+            "yaml": draft, "text": "my dog got out", "channel": "sms", "csrf_token": token}),
+        "publish": client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}),
+    }
+    assert {name: answer.status_code for name, answer in answers.items()} == \
+        {"test": 422, "preview": 422, "publish": 409}
+    for answer in answers.values():
+        assert reason in html.unescape(answer.get_data(as_text=True))
+    assert playbook_versions.current(session, PLAYBOOK).number == 1
 
 
 EDIT_ENDPOINTS = [

@@ -122,6 +122,40 @@ def test_sandbox_escapes_are_rejected_at_validation(template):
     assert playbooks.check_template(template) is not None
 
 
+REFUSED_TEMPLATES = [
+    ("{% include 'fallback.yaml' %}", "template uses {% include %} at line 1"),
+    ("{% extends 'base.html' %}", "template uses {% extends %} at line 1"),
+    ("{% from 'macros.html' import hello %}{{ hello }}", "template uses {% from ... import %} at line 1"),
+    ("Case {{ case_id + 1 }}", "template uses addition (+) at line 1"),
+    ("{{ 'x' * 3000000 }}", "template uses multiplication (*) at line 1"),
+    ("Hi {{ first_name ~ first_name }}", "template uses concatenation (~) at line 1"),
+    ("{{ lipsum }}", "unknown template value(s): lipsum at line 1"),
+    ("Hi,\n\n{{ self }}", "unknown template value(s): self at line 3"),
+    ("{% for letter in first_name %}{{ letter }}{% endfor %}", "template uses a {% for %} loop at line 1"),
+    ("{% if pet_name %}\n{{ first_name|center(1000000) }}{% endif %}", "template uses the filter |center at line 2"),
+    ("{% set name = first_name %}{{ name }}", "template uses {% set %} at line 1"),
+    ("{% if case_id > 5 %}soon{% endif %}", "template fails with the sample values: TypeError"),
+]
+
+
+@pytest.mark.parametrize("template, reason", REFUSED_TEMPLATES, ids=[
+    "include", "extends", "from", "arithmetic", "string-multiplication", "concatenation", "lipsum", "self",
+    "for", "unknown-filter", "set", "fails-on-sample"])
+def test_a_template_is_refused_with_the_construct_and_its_line(template, reason):
+    assert (playbooks.check_template(template) or "").startswith(reason)
+    with pytest.raises(PlaybookError) as error:
+        parse(edited("auto_reply.email", template), "bad.yaml")
+    assert f"auto_reply.email: {reason}" in str(error.value)
+
+
+def test_a_template_may_use_values_a_few_filters_and_conditions():
+    template = ("Hi {{ first_name|title }}{% if pet_name != 'your pet' and not (queue == 'claims') %}, "
+                "how is {{ pet_name }}?{% elif case_id %} (case {{ case_id|default('new') }}){% else %}.{% endif %}")
+    assert playbooks.check_template(template) is None
+    assert render(template, {"first_name": "sam", "pet_name": "Fig"}) == "Hi Sam, how is Fig?"
+    assert render(template, {"first_name": "sam", "case_id": 42}) == "Hi Sam (case 42)"
+
+
 def test_even_an_unvalidated_template_cannot_reach_internals():
     from jinja2.exceptions import SecurityError
 

@@ -53,7 +53,8 @@ def test_out_of_bounds_sms_parameters_get_400_with_the_reason(twilio, session, c
     ("/twilio/sms/status?message=abc", {"MessageSid": "SM1", "MessageStatus": "delivered"}),
     ("/twilio/sms/status", {"MessageSid": "SM" + "b" * 300, "MessageStatus": "delivered"}),
     ("/twilio/sms/status", {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "3" * 300}),
-], ids=["huge-id", "word-id", "long-sid", "long-error-code"])
+    ("/twilio/sms/status?message=%C2%B2", {"MessageSid": "SM1", "MessageStatus": "delivered"}),
+], ids=["huge-id", "word-id", "long-sid", "long-error-code", "superscript-id"])
 def test_bad_status_callbacks_get_400(twilio, session, path, params):
     assert twilio.post(path, {"AccountSid": ACCOUNT_SID, **params}).status_code == 400
 

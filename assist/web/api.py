@@ -10,7 +10,7 @@ from flask import Blueprint, abort, g, jsonify, request, url_for
 from assist import cases, db
 from assist.models import CaseStatus, TokenScope
 from assist.web.auth import token_required
-from assist.web.helpers import visible_case_or_404
+from assist.web.helpers import visible_case_or_404, whole_number
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -23,13 +23,11 @@ def list_cases():
     status, queue = request.args.get("status") or None, request.args.get("queue") or None
     if status and status not in {s.value for s in CaseStatus}:
         abort(400, f"unknown status {status!r}")
-    limit = request.args.get("limit", str(cases.PAGE_SIZE))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-        abort(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    limit = whole_number(request.args.get("limit", str(cases.PAGE_SIZE)), "limit", high=MAX_LIMIT)
     try:
         page = cases.queue_page(db.session(), statuses=[CaseStatus(status)] if status else list(CaseStatus),
                                 queues=[queue] if queue else None, seen_by=g.api_user, after=request.args.get("after"),
-                                limit=int(limit))
+                                limit=limit)
     except ValueError as exc:
         abort(400, str(exc))
     response = jsonify([cases.case_to_dict(c, with_messages=False) for c in page.cases])

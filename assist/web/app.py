@@ -41,11 +41,13 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         tokens,
         voice,
     )
+    from assist.web.helpers import IdConverter
     from assist.web.sanitize import sanitized_html
     from assist.web.urls import url_builder
 
     settings = Settings.from_environ(os.environ if environ is None else environ).with_secret_key()
     app = Flask("assist", instance_path=str(settings.instance_path), instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_SECURE=settings.https, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

@@ -2,9 +2,7 @@
 
 import functools
 import logging
-import string
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
@@ -15,6 +13,7 @@ from wtforms.validators import DataRequired
 from assist import db, logins, runtime, tokens, users
 from assist.models import TokenScope, User, UserRole
 from assist.web import throttle
+from assist.web.helpers import same_site
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +88,6 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-def safe_next(target: str) -> str | None:
-    """target if a browser would read it as a path of this site, else None (an open redirect otherwise).
-
-    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so "/<tab>/evil.example"
-    and "/<backslash>evil.example" lead to another host: whitespace, control characters, backslashes and
-    anything outside printable ASCII are refused before the URL is parsed.
-    """
-    if not target or "\\" in target or any(c not in string.printable or c in string.whitespace for c in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
-        return None
-    return target
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @throttle.failed_logins
 def login():
@@ -121,7 +105,7 @@ def login():
     login_user(user, remember=False)
     session[LOGIN_KEY] = token
     log.info("user %s logged in", user.id)
-    return redirect(safe_next(request.args.get("next", "")) or url_for("web.index"))
+    return redirect(same_site(request.args.get("next"), "web.index"))
 
 
 @bp.errorhandler(429)

@@ -13,7 +13,7 @@ from assist.errors import NotSendable
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
 from assist.web.auth import role_required
-from assist.web.helpers import flash_redirect, get_or_404, visible_case_or_404
+from assist.web.helpers import flash_redirect, get_or_404, same_site, visible_case_or_404
 
 bp = Blueprint("web", __name__)
 
@@ -129,7 +129,7 @@ def me():
                 audit.record(db.session(), "user.presence", actor=current_user, presence=form.presence.data)
                 db.session().commit()
                 flash(f"You are {form.presence.data}.", "info")
-                return redirect(request.args.get("back") or url_for("web.index"))
+                return redirect(same_site(request.args.get("back"), "web.index"))
     return render_template("me.html", form=form), 400 if form.errors else 200
 
 

@@ -1,6 +1,6 @@
 """The supervisors' dashboard: queues, service levels, volume over time, agents' load, and case search."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import or_, select
@@ -10,10 +10,12 @@ from assist import clock, db, reports
 from assist.models import Case, CaseStatus, Contact, Message, UserRole
 from assist.triage.labels import URGENCY
 from assist.web.auth import role_required
+from assist.web.helpers import day
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 SEARCH_LIMIT = 100  # cases
+MAX_SEARCH_TEXT = 200  # characters
 
 
 @bp.get("/")
@@ -32,17 +34,15 @@ def search():
     status, text = args.get("status") or None, (args.get("q") or "").strip()
     if status and status not in {s.value for s in CaseStatus}:
         abort(400, f"unknown status {status!r}")
-    try:
-        start = date.fromisoformat(args["from"]) if args.get("from") else None
-        end = date.fromisoformat(args["to"]) if args.get("to") else None
-    except ValueError:
-        abort(400, "dates are YYYY-MM-DD")
+    if len(text) > MAX_SEARCH_TEXT:
+        abort(400, f"the search text is longer than {MAX_SEARCH_TEXT} characters")
+    start, end = day(args.get("from"), "from"), day(args.get("to"), "to")
     query = select(Case).join(Contact).options(selectinload(Case.contact)).order_by(Case.id.desc()).limit(SEARCH_LIMIT)
-    if text:
-        pattern = f"%{text}%"
-        matching = select(Message.case_id).where(Message.text.ilike(pattern))
-        query = query.where(or_(Contact.name.ilike(pattern), Contact.phone.ilike(pattern),
-                                Contact.email.ilike(pattern), Case.id.in_(matching)))
+    if text:  # the text as typed: % and _ are matched as themselves, not as LIKE wildcards
+        matching = select(Message.case_id).where(Message.text.icontains(text, autoescape=True))
+        query = query.where(or_(Contact.name.icontains(text, autoescape=True),
+                                Contact.phone.icontains(text, autoescape=True),
+                                Contact.email.icontains(text, autoescape=True), Case.id.in_(matching)))
     if status:
         query = query.where(Case.status == CaseStatus(status))
     if start:

@@ -15,6 +15,7 @@ from assist import background, clock, db, runtime, sandbox
 from assist.errors import InvalidAddress
 from assist.models import UserRole
 from assist.web.auth import role_required
+from assist.web.urls import public_base_url
 from channels.addresses import normalize_phone
 from channels.segments import segment_count
 
@@ -51,6 +52,11 @@ def create_message(account_sid: str):
         return _error(400, 21211, f"The 'To' number {form.get('To')} is not a valid phone number.")
     if sandbox.carrier_opted_out(connection, to):
         return _error(400, 21610, "Attempt to send to unsubscribed recipient")
+    # Twilio calls any public URL back; this fake calls only the service itself (PUBLIC_BASE_URL, else the
+    # host this request came to), so it cannot be used to make the worker post elsewhere.
+    callback = form.get("StatusCallback")
+    if callback and not sandbox.own_url(callback, public_base_url(), runtime.current().base_url()):
+        return _error(400, 21609, "Invalid StatusCallback: the sandbox calls back only the service's own base URL.")
     now = format_datetime(clock.now(), usegmt=True)
     sid = "SM" + secrets.token_hex(16)
     resource = {
@@ -63,10 +69,10 @@ def create_message(account_sid: str):
         "status_callback": form.get("StatusCallback"),
     }
     sandbox.record_message(connection, resource)
-    if form.get("StatusCallback"):
+    if callback:
         params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": resource["from"],
                   "To": to, "ApiVersion": "2010-04-01"}
-        background.enqueue("assist.jobs.post_status_callbacks", form["StatusCallback"], params,
+        background.enqueue("assist.jobs.post_status_callbacks", callback, params,
                        ["sent", "delivered"], queue_name="low",
                        description=f"sandbox status callbacks for {sid}")  # RQ logs this, not the numbers
     return jsonify(resource), 201

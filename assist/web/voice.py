@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, request
 
 from assist import calls, db, runtime
 from assist.errors import BadWebhook
+from assist.web.helpers import whole_number
 from assist.web.twilio import verify_twilio_signature
 from assist.web.urls import external_url
 
@@ -24,12 +25,9 @@ def _twiml(text: str) -> Response:
     return Response(text, mimetype="text/xml")
 
 
-def _number(name: str, *, limit: int = 10**9) -> int:
-    """A whole-number query parameter (attempt, call, leg): 400 for anything else."""
-    raw = request.args.get(name, "")
-    if not raw.isdigit() or int(raw) > limit:
-        abort(400, f"{name} must be a whole number")
-    return int(raw)
+def _number(name: str, *, high: int | None = None) -> int:
+    """A whole-number query parameter of the service's own step URLs (attempt, call, leg): 400 for anything else."""
+    return whole_number(request.args.get(name), name, **({"high": high} if high else {}))
 
 
 @bp.errorhandler(BadWebhook)
@@ -46,8 +44,11 @@ def incoming():
 @bp.post("/gather")
 @verify_twilio_signature
 def gather():
-    attempt = _number("attempt", limit=MAX_ATTEMPT)
-    return _twiml(calls.gather(db.session(), request.form, attempt=attempt, silent=bool(request.args.get("silent")),
+    attempt = _number("attempt", high=MAX_ATTEMPT)
+    silent = request.args.get("silent")
+    if silent not in (None, "1"):
+        abort(400, "silent must be 1 or absent")
+    return _twiml(calls.gather(db.session(), request.form, attempt=attempt, silent=silent == "1",
                                settings=runtime.settings(), urls=_urls))
 
 
