@@ -183,9 +183,9 @@ def test_html_is_sanitized_by_nh3():
 
 @pytest.mark.parametrize("path", ["/cases/99999999999999999999", "/api/cases/2147483648"], ids=["case", "api-case"])
 def test_an_id_past_the_largest_row_id_is_a_404_not_a_database_overflow(client, login, make_user, session, path):
-    from assist.users import issue_api_token
+    from assist.tokens import issue
 
     login(UserRole.AGENT)
-    token = issue_api_token(make_user(email="api@team.test"))
+    _, token = issue(session, make_user(email="api@team.test"), name="script")
     session.commit()
     assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404
