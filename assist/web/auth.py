@@ -3,13 +3,14 @@
 import functools
 import logging
 
+import redis
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from assist import db, users
+from assist import db, events, users
 from assist.models import User, UserRole
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,8 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
+# An EventSource cannot follow a redirect to the login page, and the events process has none: 401.
+login_manager.blueprint_login_views = {"live": None}  # type: ignore[dict-item]  # None: answer 401
 
 
 @login_manager.user_loader
@@ -85,5 +88,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    try:
+        events.end_streams(current_user.id)
+    except redis.RedisError as exc:  # logging out works without Redis (and the streams, which need it, fail)
+        log.warning("could not end user %s's live streams: %s", current_user.id, exc)
     logout_user()
     return redirect(url_for("auth.login"))
