@@ -95,17 +95,18 @@ class Relay:
         self._lock = threading.Lock()
         self._listeners: dict[queue.Queue, int] = {}  # a stream's queue -> its user's id
         self._running = False
+        self._subscribed = threading.Event()  # set once the running thread's subscription is made (or failed)
 
     def listen(self, user_id: int) -> queue.Queue:
         """A queue of the events from now on for a stream of user_id; forget() it when the stream ends."""
         inbox: queue.Queue = queue.Queue(maxsize=self.QUEUED)
-        subscribed = threading.Event()
         with self._lock:
             self._listeners[inbox] = user_id
-            starting, self._running = not self._running, True
-        if starting:
-            threading.Thread(target=self._run, args=(subscribed,), name="live-relay", daemon=True).start()
-            subscribed.wait(self.SUBSCRIBE_TIMEOUT)  # so nothing published once the stream is answered is missed
+            if not self._running:
+                self._running, self._subscribed = True, threading.Event()
+                threading.Thread(target=self._run, args=(self._subscribed,), name="live-relay", daemon=True).start()
+            subscribed = self._subscribed
+        subscribed.wait(self.SUBSCRIBE_TIMEOUT)  # so nothing published once the stream is answered is missed
         return inbox
 
     def forget(self, inbox: queue.Queue) -> None:
@@ -113,25 +114,25 @@ class Relay:
             self._listeners.pop(inbox, None)
 
     def _run(self, subscribed: threading.Event) -> None:
-        # A connection of its own: the runtime closing its client (as the demo exits) must not pull the socket
-        # from under this thread while it reads.
-        pool = self._connection().connection_pool
-        client = redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class,
-                                                        **pool.connection_kwargs))
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(CHANNEL)
-            pubsub.psubscribe(f"{USER_CHANNEL}*")
-            subscribed.set()
-            while True:
-                message = pubsub.get_message(timeout=1.0)
-                with self._lock:
-                    if not self._listeners:
-                        self._running = False
-                        return
-                    listeners = list(self._listeners.items())
-                if message is not None:
-                    self._hand_out(message, listeners)
+            # A connection of its own: the runtime closing its client (as the demo exits) must not pull the
+            # socket from under this thread while it reads.
+            pool = self._connection().connection_pool
+            with redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class,
+                                                        **pool.connection_kwargs)) as client, \
+                    client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                pubsub.subscribe(CHANNEL)
+                pubsub.psubscribe(f"{USER_CHANNEL}*")
+                subscribed.set()
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    with self._lock:
+                        if not self._listeners:
+                            self._running = False
+                            return
+                        listeners = list(self._listeners.items())
+                    if message is not None:
+                        self._hand_out(message, listeners)
         except redis.RedisError as exc:
             log.warning("live events: Redis failed (%s); the streams end and their browsers reconnect", exc)
             with self._lock:
@@ -141,8 +142,6 @@ class Relay:
                 _offer(inbox, END)
         finally:
             subscribed.set()
-            pubsub.close()
-            client.close()
 
     @staticmethod
     def _hand_out(message: dict, listeners: list[tuple[queue.Queue, int]]) -> None:

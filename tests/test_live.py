@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 import requests
 from conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, TEAM_NUMBER, csrf_token
 from conftest import test_environment as app_environment
@@ -147,6 +148,11 @@ def test_a_slot_whose_process_died_frees_itself(app, monkeypatch):
         later = time.time() + events.STREAM_LEASE + 1
         monkeypatch.setattr(events.time, "time", lambda: later)
         assert events.open_stream(agent.id) is not None
+
+
+def test_streams_end_when_redis_goes_away_so_their_browsers_reconnect():
+    relay = events.Relay(lambda: redis.Redis(port=free_port(), socket_connect_timeout=1))  # nothing listens there
+    assert relay.listen(user_id=1).get(timeout=5) == events.END
 
 
 def test_a_stream_needs_a_login(client):
