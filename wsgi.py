@@ -1,5 +1,7 @@
-"""The Procfile's web app, from the checkout (installed: `gunicorn assist.wsgi:app`)."""
+"""The Procfile's apps, from the checkout (installed: `assist.wsgi:app` and `assist.wsgi:events_app`)."""
 
-from assist.wsgi import app
+from assist import wsgi
 
-__all__ = ["app"]
+
+def __getattr__(name: str):
+    return getattr(wsgi, name)

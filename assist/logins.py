@@ -37,6 +37,15 @@ def resume(session: Session, token: str, now: datetime, idle: timedelta) -> User
     return login.user
 
 
+def user_of(session: Session, token: str, now: datetime, idle: timedelta) -> User | None:
+    """The user of the open login session with this token, without counting this as a use of it; None when
+    it has ended, idled out or belongs to an inactive user."""
+    login = session.get(LoginSession, hash_token(token)) if token else None
+    if login is None or login.ended_at is not None or not login.user.active or now - login.last_seen_at > idle:
+        return None
+    return login.user
+
+
 def end(session: Session, token: str, now: datetime) -> None:
     """End the login session with this token (logging out); the caller commits."""
     login = session.get(LoginSession, hash_token(token))

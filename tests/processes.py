@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -107,3 +108,44 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProcfileProcess:
+    """One process of the checkout's Procfile, run as a platform would (`bash -c` in the checkout), its output
+    kept in a file."""
+
+    def __init__(self, name: str, env: dict, log: Path):
+        commands = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                        if line and not line.startswith("#"))
+        # The venv's gunicorn and assist first, as an activated venv (pytest may run without one).
+        path = f"{Path(sys.executable).parent}:{env.get('PATH', os.defpath)}"
+        self.name, self.log = name, log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(["bash", "-c", f"exec {commands[name].strip()}"], cwd=ROOT,
+                                            env={**env, "PATH": path}, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_until_up(self, url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} did not come up:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Gunicorn's quick shutdown (SIGINT): open streams need not end first."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

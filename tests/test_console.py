@@ -155,7 +155,7 @@ def test_customer_strings_are_escaped_everywhere(client, login, live_server, ses
 
 
 def test_the_event_stream_relays_new_messages(client, login, live_server, session, drain):
-    login(UserRole.AGENT)
+    login(UserRole.AGENT, queues=["emergency"])  # where a lost dog goes
     response = client.get("/events", buffered=False)
     assert response.mimetype == "text/event-stream"
     chunks = response.response

@@ -68,7 +68,7 @@ def test_an_agent_works_a_case_from_a_live_queue(open_page, live_server, make_us
     members.import_csv(session, io.StringIO("member_id,role,name,phone,email,pet_name,pet_species,pet_breed,pet_notes\n"
                                             f"M-7,owner,Rosa Diaz,{CUSTOMER},,Pico,dog,beagle,\n"))
     session.commit()
-    agent = make_user(UserRole.AGENT, queues=["emergency"])
+    agent = make_user(UserRole.AGENT, queues=["emergency"])  # the stream carries only their queues' cases
     make_user(UserRole.LEAD)
     page = open_page(agent)
     page.wait_for_function("document.getElementById('live-state').textContent === 'live'")

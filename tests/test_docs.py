@@ -29,11 +29,13 @@ def section(title: str) -> str:
 
 def test_production_names_every_process_and_what_they_need():
     production = section("Production")
-    for needed in ("assist worker", "assist smtp", "assist.wsgi:app", "SMTP_RELAY", "SECRET_KEY", "TWILIO_AUTH_TOKEN",
-                   "REDIS_URL", "DATABASE_URL", "PUBLIC_BASE_URL", "assist db upgrade"):
+    for needed in ("assist worker", "assist smtp", "assist.wsgi:app", "assist.wsgi:events_app", "SMTP_RELAY",
+                   "SECRET_KEY", "TWILIO_AUTH_TOKEN", "REDIS_URL", "DATABASE_URL", "PUBLIC_BASE_URL",
+                   "assist db upgrade"):
         assert needed in production, needed
     procfile = (Path(__file__).parents[1] / "Procfile").read_text()
-    assert {line.split(":")[0] for line in procfile.splitlines() if line} == {"web", "worker", "smtp"}
+    processes = {line.split(":")[0] for line in procfile.splitlines() if line and not line.startswith("#")}
+    assert processes == {"web", "events", "worker", "smtp"}
 
 
 def test_running_the_tests_names_the_test_services_and_warns_about_the_flush():

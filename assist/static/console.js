@@ -79,11 +79,18 @@
         .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
         .then((html) => { document.getElementById("queue-rows").innerHTML = html; select(selected); tickCountdowns(); });
     };
-    const source = new EventSource(queue.dataset.live);
     const state = document.getElementById("live-state");
-    source.onopen = () => { if (state) state.textContent = "live"; };
-    source.onerror = () => { if (state) state.textContent = "reconnecting…"; };
-    source.onmessage = () => { if (!pending) pending = setTimeout(refresh, 100); };
+    const listen = () => {
+      const source = new EventSource(queue.dataset.live);
+      source.onopen = () => { if (state) state.textContent = "live"; };
+      source.onmessage = () => { if (!pending) pending = setTimeout(refresh, 100); };
+      source.onerror = () => {
+        if (state) state.textContent = "reconnecting…";
+        // The browser reconnects a stream that ended by itself; one refused (too many tabs: 429) it gives up on.
+        if (source.readyState === EventSource.CLOSED) setTimeout(listen, 30000);
+      };
+    };
+    listen();
   }
 
   document.addEventListener("keydown", (event) => {

@@ -3,23 +3,29 @@ limits, blueprints and the CLI."""
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Literal
 
 from flask import Flask, appcontext_pushed, g, jsonify
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from assist import db, runtime
+from assist import db, events, runtime
 from assist.settings import Settings
 
 csrf = CSRFProtect()
 
+# What an app serves: "web" the webhooks, console pages and API (short requests, on threads); "events" the
+# consoles' live streams (/events, long connections, on gevent). Production runs each in its own process (the
+# Procfile); the demo and the tests serve both from one app.
+Part = Literal["web", "events"]
+
 
 def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | None = None,
-               clock=None) -> Flask:
-    """Create the web app from the environment (environ replaces os.environ; tests pass their own), then
-    test_config (Flask's own settings); clock replaces the system clock.
+               clock=None, parts: Collection[Part] = ("web", "events")) -> Flask:
+    """Create the app serving parts (and /healthz) from the environment (environ replaces os.environ; tests
+    pass their own), then test_config (Flask's own settings); clock replaces the system clock.
 
     Raises:
         ConfigError: a setting is missing or invalid (one line per problem).
@@ -71,17 +77,21 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     headers.init_app(app)
     csrf.init_app(app)
     auth.login_manager.init_app(app)
-    throttle.limiter.init_app(app)
-    # Webhooks are authenticated by Twilio's signature and the API by tokens, not by cookies.
-    for blueprint in (sms.bp, voice.bp, api.bp):
-        csrf.exempt(blueprint)
-        app.register_blueprint(blueprint)
-    for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, live.bp, dashboard.bp, attention.bp, tokens.bp):
-        app.register_blueprint(blueprint)
-    if settings.sandbox:
-        app.register_blueprint(sandbox.bp)
-        csrf.exempt(sandbox.bp)  # the fake of Twilio's REST API: basic auth, as Twilio's
-    app.add_template_filter(sanitized_html, "sanitized_html")
+    if "web" in parts:
+        throttle.limiter.init_app(app)
+        # Webhooks are authenticated by Twilio's signature and the API by tokens, not by cookies.
+        for blueprint in (sms.bp, voice.bp, api.bp):
+            csrf.exempt(blueprint)
+            app.register_blueprint(blueprint)
+        for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp, tokens.bp):
+            app.register_blueprint(blueprint)
+        if settings.sandbox:
+            app.register_blueprint(sandbox.bp)
+            csrf.exempt(sandbox.bp)  # the fake of Twilio's REST API: basic auth, as Twilio's
+        app.add_template_filter(sanitized_html, "sanitized_html")
+    if "events" in parts:
+        app.register_blueprint(live.bp)
+        app.extensions["live_relay"] = events.Relay(rt.redis)
 
     @app.get("/healthz")
     def healthz():

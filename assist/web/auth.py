@@ -4,13 +4,14 @@ import functools
 import logging
 from datetime import timedelta
 
+import redis
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from assist import db, logins, runtime, tokens, users
+from assist import db, events, logins, runtime, tokens, users
 from assist.models import TokenScope, User, UserRole
 from assist.web import throttle
 from assist.web.helpers import same_site
@@ -22,6 +23,8 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
 LOGIN_KEY = "login"  # the Flask session's key for the login session's token (assist/logins.py)
+# An EventSource cannot follow a redirect to the login page, and the events process has none: 401.
+login_manager.blueprint_login_views = {"live": None}  # type: ignore[dict-item]  # None: answer 401
 
 
 @login_manager.user_loader
@@ -121,5 +124,9 @@ def logout():
     if token:
         logins.end(db.session(), token, runtime.now())
         db.session().commit()
+    try:
+        events.end_streams(current_user.id)
+    except redis.RedisError as exc:  # logging out works without Redis (and the streams, which need it, fail)
+        log.warning("could not end user %s's live streams: %s", current_user.id, exc)
     logout_user()
     return redirect(url_for("auth.login"))
