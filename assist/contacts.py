@@ -3,7 +3,8 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assist.models import Contact, Member
+from assist import audit
+from assist.models import Call, Contact, Member, Message, User
 
 
 def find_or_create(session: Session, *, phone: str | None = None, email: str | None = None) -> Contact:
@@ -38,3 +39,28 @@ def unverified(session: Session, claimed_email: str) -> Contact:
         session.add(contact)
         session.flush()
     return contact
+
+
+def merge_unverified(session: Session, contact: Contact, *, actor: User) -> Contact:
+    """Merge an unverified contact into the contact of the address it claims (created, linked to its member, if
+    new), once an agent has checked the sender is who they say: its cases, messages and calls move there, and
+    replies go to that address from now on. Returns that contact; the caller commits.
+
+    Raises:
+        ValueError: contact is not an unverified one.
+    """
+    if not contact.claimed_email or contact.email is not None:
+        raise ValueError("only an unverified sender's contact can be merged into the address it claims")
+    target = find_or_create(session, email=contact.claimed_email)
+    moved = list(contact.cases)
+    for case in moved:
+        case.contact = target
+    for message in session.scalars(select(Message).where(Message.contact_id == contact.id)):
+        message.contact = target
+    for call in session.scalars(select(Call).where(Call.contact_id == contact.id)):
+        call.contact_id = target.id
+    audit.record(session, "contact.merged", actor=actor, contact_id=target.id, merged_contact_id=contact.id,
+                 cases=[case.id for case in moved])
+    session.flush()
+    session.delete(contact)
+    return target

@@ -12,12 +12,12 @@ from email.utils import make_msgid
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import configure, count, runtime_of
+from conftest import configure, count, csrf_token, runtime_of
 from sqlalchemy import select
 
 from assist import cases, mail, sandbox
 from assist.errors import ConfigError
-from assist.models import Case, Direction, Member, MemberRole, Message, Pet, RawEmail, UserRole
+from assist.models import Case, Contact, Direction, Event, Member, MemberRole, Message, Pet, RawEmail, UserRole
 from assist.simulate import free_port
 from channels.email import parse_email
 
@@ -554,6 +554,22 @@ def test_mail_failing_authentication_gets_no_answer_and_none_of_the_members_cont
     login(UserRole.LEAD)
     page = client.get(f"/cases/{spoofed.case_id}").get_data(as_text=True)
     assert "DMARC fail" in page and "unverified: claims to be ann@example.com" in page
+
+    # The lead calls Ann, who did write: the case joins her contact, and replies go to her address.
+    unverified_id = contact.id
+    response = client.post(f"/cases/{spoofed.case_id}/merge-contact", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert spoofed.case.contact_id == anns.case.contact_id and spoofed.contact_id == anns.contact_id
+    assert session.get(Contact, unverified_id) is None
+    assert session.scalars(select(Event).where(Event.kind == "contact.merged")).one().data["cases"] == [
+        spoofed.case_id]
+    page = client.get(f"/cases/{spoofed.case_id}").get_data(as_text=True)
+    assert "unverified" not in page and "by email to ann@example.com" in page
+    # A verified contact is not merged again.
+    page = client.post(f"/cases/{spoofed.case_id}/merge-contact", data={"csrf_token": csrf_token(page)},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Not merged" in page
 
 
 def test_mail_failing_authentication_from_an_unknown_address_is_not_answered(smtp_server, sink, session, drain,

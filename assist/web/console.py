@@ -7,7 +7,20 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from assist import audit, briefs, calls, cases, clock, db, outbound, playbook_versions, playbooks, routing, users
+from assist import (
+    audit,
+    briefs,
+    calls,
+    cases,
+    clock,
+    contacts,
+    db,
+    outbound,
+    playbook_versions,
+    playbooks,
+    routing,
+    users,
+)
 from assist.access import can_see, may_see, sees_all
 from assist.errors import NotSendable
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
@@ -190,6 +203,21 @@ def change_status(case_id: int):
     cases.set_status(db.session(), case, CaseStatus(form.status.data), actor=current_user)
     cases.done(db.session(), case)
     return redirect(url_for("web.case", case_id=case.id))
+
+
+@bp.post("/cases/<int:case_id>/merge-contact")
+@role_required(UserRole.AGENT)
+def merge_contact(case_id: int):
+    """Give an unverified sender's case to the address they claim, once the agent has checked it is them."""
+    case = visible_case_or_404(case_id)
+    session = db.session()
+    try:
+        contact = contacts.merge_unverified(session, case.contact, actor=current_user)
+    except ValueError as exc:
+        return flash_redirect(f"Not merged: {exc}.", "web.case", category="error", case_id=case.id)
+    cases.done(session, case)
+    return flash_redirect(f"Merged into the contact of {contact.email}: replies go there now.", "web.case",
+                          case_id=case.id)
 
 
 @bp.post("/cases/<int:case_id>/checklist/<int:item>")
