@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from flask import current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from channels.message import Channel
+
+# Who started this process, read before anything slow (the app, the triage model): a worker whose starter dies
+# while it is still loading stops all the same (assist.worker.Ticker).
+STARTED_BY = os.getppid()
 
 log = logging.getLogger(__name__)
 
@@ -460,7 +465,7 @@ def worker(burst):
     """Run an RQ worker on the critical, default and low queues, with RQ's scheduler and the periodic sweeps."""
     from assist import worker as workers
 
-    workers.run(_runtime(), burst=burst, logging_level=_runtime().settings.log_level)
+    workers.run(_runtime(), burst=burst, logging_level=_runtime().settings.log_level, parent=STARTED_BY)
 
 
 @click.command()

@@ -85,11 +85,12 @@ class Ticker(threading.Thread):
     or database outage only delays them.
     """
 
-    def __init__(self, rt: runtime.Runtime, worker: RuntimeWorker, cron: CronScheduler, scheduler: RQScheduler):
+    def __init__(self, rt: runtime.Runtime, worker: RuntimeWorker, cron: CronScheduler, scheduler: RQScheduler,
+                 parent: int | None = None):
         super().__init__(name="periodic-jobs", daemon=True)
         self.rt, self.worker, self.cron, self.scheduler = rt, worker, cron, scheduler
         self.stopped = threading.Event()
-        self.parent = os.getppid()
+        self.parent = parent or os.getppid()  # who started the worker, read as early as the caller could
 
     def run(self) -> None:
         next_cron = next_recover = 0.0
@@ -131,11 +132,12 @@ class Ticker(threading.Thread):
             log.warning("outbox relay: %s; trying again", type(exc).__name__)
 
 
-def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO") -> None:
+def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO", parent: int | None = None) -> None:
     """Work the queues until stopped (burst: until they are empty), with the Ticker beside the worker.
 
     RQ's worker waits for Redis to come back when it goes away (tests/test_reliability.py checks it, a job
-    running meanwhile included); a signal, or the Ticker seeing the parent gone, stops it.
+    running meanwhile included); a signal, or the Ticker seeing the parent gone, stops it. parent is the pid
+    of whoever started the process, read when it started (default: now).
     """
     with runtime.bind(rt):
         outbox.relay(runtime.session())  # what commits owed while no worker ran (burst mode relays only this)
@@ -143,7 +145,8 @@ def run(rt: runtime.Runtime, *, burst: bool = False, logging_level: str = "INFO"
     if burst:
         worker.work(burst=True, with_scheduler=True, logging_level=logging_level)
         return
-    ticker = Ticker(rt, worker, periodic_jobs(worker.connection), RQScheduler(worker.queues, worker.connection))
+    ticker = Ticker(rt, worker, periodic_jobs(worker.connection), RQScheduler(worker.queues, worker.connection),
+                    parent)
     ticker.start()
     try:
         worker.work(with_scheduler=False, logging_level=logging_level)
