@@ -74,6 +74,12 @@ def assign(session: Session, case: Case, user: User, *, reason: str, actor: User
                  reason=reason)
 
 
+def teammates(session: Session, queue: str) -> list[User]:
+    """The active people of a queue, by name: whom a lead may give its cases to."""
+    return sorted((u for u in session.scalars(select(User).where(User.active.is_(True)))
+                   if queue in (u.queues or [])), key=lambda u: (u.name, u.id))
+
+
 def unassign(session: Session, case: Case, *, reason: str, actor: User | None = None) -> None:
     """The case goes back to its queue, nobody's."""
     previous, case.assignee = case.assignee_id, None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from assist import background, cases, sandbox
 from assist.models import Case, CaseStatus, Direction, Event, Message, Note, UserRole
 from assist.simulate import sms_params
+from assist.triage.labels import QUEUES
 from channels.message import Channel, InboundMessage
 
 pytestmark = pytest.mark.both_databases
@@ -347,3 +348,28 @@ def test_claiming_a_colleagues_case_asks_first(app, client, login, make_user, li
     [taken] = session.scalars(select(Event).where(Event.case_id == case.id, Event.kind == "case.claimed")
                               .order_by(Event.id.desc()).limit(1)).all()
     assert taken.data["took_over_from"] == holder.id
+
+
+def test_a_lead_assigns_a_case_to_a_teammate_of_its_queue_and_an_agent_cannot(
+        app, client, login, make_user, live_server, session):
+    post_sms(live_server, "my dog got out and ran off")
+    case = session.scalars(select(Case)).one()
+    outsider = make_user(UserRole.AGENT, email="outsider@team.test", queues=[q for q in QUEUES if q != case.queue])
+    teammate, agent = second_agent(app, make_user, queues=[case.queue])
+    agent_page = agent.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert 'id="assign-to"' not in agent_page
+    assert agent.post(f"/cases/{case.id}/assign", data={"csrf_token": csrf_token(agent_page),
+                                                       "user_id": teammate.id}).status_code == 403
+    login(UserRole.LEAD, queues=[case.queue])
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f'<option value="{teammate.id}">agent user</option>' in page and f'<option value="{outsider.id}"' not in page
+    token = csrf_token(page)
+    assert client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": outsider.id}
+                       ).status_code == 400
+    assert client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": teammate.id}
+                       ).status_code == 302
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == teammate.id
+    [event] = session.scalars(select(Event).where(Event.case_id == case.id, Event.kind == "case.assigned",
+                                                  Event.actor_id.is_not(None))).all()
+    assert event.data["reason"] == "lead" and event.data["assignee_id"] == teammate.id

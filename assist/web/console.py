@@ -164,6 +164,21 @@ def claim(case_id: int):
     return redirect(url_for("web.case", case_id=case.id))
 
 
+@bp.post("/cases/<int:case_id>/assign")
+@role_required(UserRole.LEAD)
+def assign(case_id: int):
+    """A lead gives the case to a teammate of its queue."""
+    case = visible_case_or_404(case_id)
+    session = db.session()
+    user_id = whole_number(request.form.get("user_id"), "user_id")
+    teammate = next((u for u in cases.teammates(session, case.queue) if u.id == user_id), None)
+    if teammate is None:
+        abort(400, f"user_id must be an active member of the {case.queue} queue")
+    cases.assign(session, case, teammate, reason="lead", actor=current_user)
+    cases.done(session, case)
+    return flash_redirect(f"Assigned to {teammate.name}.", "web.case", case_id=case.id)
+
+
 # -- a case --------------------------------------------------------------------------------------
 
 @bp.get("/cases/<int:case_id>")
@@ -317,4 +332,5 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
         status_form=StatusForm(data={"status": case.status.value}),
         csrf_form=FlaskForm(),
+        teammates=cases.teammates(session, case.queue) if current_user.has_role(UserRole.LEAD) else [],
     ), status
