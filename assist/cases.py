@@ -20,7 +20,8 @@ from sqlalchemy import case as when_then
 from sqlalchemy.orm import Session, selectinload
 
 from assist import access, audit, clock, outbound, outbox
-from assist.models import OPEN_STATUSES, Case, CaseStatus, Message, Note, User, UserRole
+from assist.errors import StaleReply, Taken
+from assist.models import OPEN_STATUSES, Case, CaseStatus, Direction, Message, Note, User, UserRole
 from assist.triage.labels import URGENCY
 
 PAGE_SIZE = 50  # cases per page of the queue
@@ -50,11 +51,20 @@ def _opened(case: Case) -> None:
         case.status = CaseStatus.OPEN
 
 
-def claim(session: Session, case: Case, user: User) -> None:
-    """An agent takes the case: theirs, and open."""
+def claim(session: Session, case: Case, user: User, *, take_over: bool = False) -> None:
+    """An agent takes the case: theirs, and open; a colleague's only when they say they take it over.
+
+    Raises:
+        Taken: the case is someone else's and take_over is false.
+    """
+    session.refresh(case, with_for_update=True)  # two agents claiming at once: the second sees the first
+    previous = case.assignee
+    if previous is not None and previous.id != user.id and not take_over:
+        raise Taken(previous.name)
     case.assignee = user
     _opened(case)
-    audit.record(session, "case.claimed", actor=user, case=case)
+    audit.record(session, "case.claimed", actor=user, case=case,
+                 **({"took_over_from": previous.id} if previous is not None and previous.id != user.id else {}))
 
 
 def assign(session: Session, case: Case, user: User, *, reason: str, actor: User | None = None) -> None:
@@ -62,6 +72,12 @@ def assign(session: Session, case: Case, user: User, *, reason: str, actor: User
     case.assignee = user
     audit.record(session, "case.assigned", actor=actor, case=case, assignee_id=user.id, queue=case.queue,
                  reason=reason)
+
+
+def teammates(session: Session, queue: str) -> list[User]:
+    """The active people of a queue, by name: whom a lead may give its cases to."""
+    return sorted((u for u in session.scalars(select(User).where(User.active.is_(True)))
+                   if queue in (u.queues or [])), key=lambda u: (u.name, u.id))
 
 
 def unassign(session: Session, case: Case, *, reason: str, actor: User | None = None) -> None:
@@ -80,16 +96,46 @@ def answered(session: Session, case: Case, user: User) -> None:
     _opened(case)
 
 
-def reply(session: Session, case: Case, text: str, *, author: User | None, channel: str | None = None) -> Message:
+def reply(session: Session, case: Case, text: str, *, author: User | None, channel: str | None = None,
+          seen: int | None = None) -> Message:
     """Store a reply to the customer on channel (default: the one they last used); done(send=) sends it.
+
+    seen is the id of the newest message the author's page showed (newest_message_id), 0 for none: the
+    reply is refused if another reply went out since, so two people never answer one customer at once.
 
     Raises:
         NotSendable: the contact has no address on that channel.
+        StaleReply: someone else or the bot replied on the case after the message seen.
     """
+    if seen is not None:
+        check_fresh(session, case, seen, author=author)
     message = outbound.create_reply(session, case, text, author=author, channel=channel)
     if author is not None:
         _opened(case)
     return message
+
+
+def newest_message_id(case: Case) -> int:
+    """The id of the case's newest message (0 if it has none): what a page showing the case has seen."""
+    return max((m.id for m in case.messages), default=0)
+
+
+def check_fresh(session: Session, case: Case, seen: int, *, author: User | None) -> None:
+    """Lock the case until the transaction ends and check nobody else replied after message seen.
+
+    The lock makes two replies sent at once queue up here: the second sees the first once it commits.
+
+    Raises:
+        StaleReply: an outbound message newer than seen, by someone other than author (or the bot).
+    """
+    session.refresh(case, with_for_update=True)
+    others = Message.author_id.is_(None) if author is None else or_(Message.author_id.is_(None),
+                                                                    Message.author_id != author.id)
+    newer = session.scalars(select(Message).where(Message.case_id == case.id, Message.id > seen,
+                                                  Message.direction == Direction.OUTBOUND, others)
+                            .order_by(Message.id.desc()).limit(1)).first()
+    if newer is not None:
+        raise StaleReply(newer.author.name if newer.author else None, newer.created_at)
 
 
 def note(session: Session, case: Case, text: str, *, author: User | None, kind: str = "note") -> Note:

@@ -1,9 +1,13 @@
-"""The service's named exceptions (the carriers' format errors come from channels.errors)."""
+"""The service's named exceptions (the carriers' format errors come from datetime import datetime
+
+from channels.errors)."""
+
+from datetime import datetime
 
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
 __all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "ForeignCallback", "ImportFailed",
-           "InvalidAddress", "NotSendable", "PortBusy", "SendFailed", "UnknownStatus"]
+           "InvalidAddress", "NotSendable", "PortBusy", "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -12,6 +16,22 @@ class AssistError(Exception):
 
 class NotSendable(AssistError):
     """A message cannot be sent (opted-out contact, wrong direction, already sent)."""
+
+
+class StaleReply(AssistError):
+    """Someone else (or the bot) replied on a case since the agent's page was rendered: review before sending."""
+
+    def __init__(self, author: str | None, at: datetime):
+        super().__init__(f"{author or 'the bot'} replied at {at.isoformat()}")
+        self.author, self.at = author, at
+
+
+class Taken(AssistError):
+    """The case is a colleague's: taking it over must be asked for."""
+
+    def __init__(self, assignee: str):
+        super().__init__(f"{assignee} has this case")
+        self.assignee = assignee
 
 
 class ImportFailed(AssistError):

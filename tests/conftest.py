@@ -321,6 +321,11 @@ def csrf_token(html: str) -> str:
     return re.search(r'value="([^"]+)"', tag).group(1)
 
 
+def seen_marker(html: str) -> str:
+    """The reply form's marker of the newest message the case page showed (sent back with a reply)."""
+    return re.search(r'<input type="hidden" name="seen" value="(\d+)">', html).group(1)
+
+
 def count(session, model) -> int:
     session.expire_all()
     return len(session.scalars(select(model)).all())

@@ -1,16 +1,18 @@
 """The console over HTTP: actions, notes that are never sent, escalation, the dashboard's roles, escaping."""
 
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACCOUNT_SID, TEAM_NUMBER, csrf_token
+from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, csrf_token, seen_marker
 from sqlalchemy import select
 
-from assist import background, sandbox
-from assist.models import Case, CaseStatus, Note, UserRole
+from assist import background, cases, sandbox
+from assist.models import Case, CaseStatus, Direction, Event, Message, Note, UserRole
 from assist.simulate import sms_params
+from assist.triage.labels import QUEUES
 from channels.message import Channel, InboundMessage
 
 pytestmark = pytest.mark.both_databases
@@ -189,3 +191,185 @@ def test_an_id_past_the_largest_row_id_is_a_404_not_a_database_overflow(client, 
     _, token = issue(session, make_user(email="api@team.test"), name="script")
     session.commit()
     assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404
+
+
+class Browser:
+    """A test client of its own whose every request has an app context of its own: a test's requests share the
+    test's (the session fixture's), and with it flask-wtf's CSRF token cached in g."""
+
+    def __init__(self, app):
+        self.app, self.client = app, app.test_client()
+
+    def get(self, *args, **kwargs):
+        with self.app.app_context():
+            return self.client.get(*args, **kwargs)
+
+    def post(self, *args, **kwargs):
+        with self.app.app_context():
+            return self.client.post(*args, **kwargs)
+
+
+def second_agent(app, make_user, **details):
+    """Another agent, logged in on a browser of their own."""
+    user = make_user(UserRole.AGENT, email="second@team.test", **details)
+    other = Browser(app)
+    token = csrf_token(other.get("/login").get_data(as_text=True))
+    assert other.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}).status_code \
+        == 302
+    return user, other
+
+
+def reply_form(client, case_id: int, text: str) -> dict:
+    """The reply form as the case page shows it now, with text typed in."""
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    return {"text": text, "csrf_token": csrf_token(page), "seen": seen_marker(page)}
+
+
+def human_replies(session, case_id: int) -> list[Message]:
+    session.expire_all()
+    return session.scalars(select(Message).where(Message.case_id == case_id, Message.direction == Direction.OUTBOUND,
+                                                 Message.author_id.is_not(None))).all()
+
+
+def sent_bodies(app) -> list[str]:
+    with app.app_context():
+        return [m["body"] for m in sandbox.sent_messages(background.connection())]
+
+
+def test_a_reply_sent_meanwhile_by_a_colleague_refuses_the_other_until_reviewed(
+        app, client, login, make_user, live_server, session, drain, clock):
+    post_sms(live_server, "my sitter never showed up and I fly out in an hour")
+    case = session.scalars(select(Case)).one()
+    login(UserRole.LEAD)
+    _, agent = second_agent(app, make_user, queues=[case.queue])
+    first = reply_form(client, case.id, "Calling you now to find a backup sitter.")
+    second = reply_form(agent, case.id, "Hi! A backup sitter is on the way.")
+    assert first["seen"] == second["seen"]
+
+    assert client.post(f"/cases/{case.id}/reply", data=first).status_code == 302
+    clock.advance(120)
+    refused = agent.post(f"/cases/{case.id}/reply", data=second)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "lead user replied 2 min ago — review before sending" in page
+    assert "Calling you now to find a backup sitter." in page  # the colleague's reply, to review
+    assert "Hi! A backup sitter is on the way.</textarea>" in page  # the draft, kept
+    assert [m.text for m in human_replies(session, case.id)] == ["Calling you now to find a backup sitter."]
+    drain()
+    assert [b for b in sent_bodies(app) if "sitter" in b] == ["Calling you now to find a backup sitter."]
+
+    # Having seen it, the agent sends from the page they were shown.
+    again = {**second, "seen": seen_marker(page), "csrf_token": csrf_token(page)}
+    assert int(again["seen"]) > int(second["seen"])
+    assert agent.post(f"/cases/{case.id}/reply", data=again).status_code == 302
+    assert len(human_replies(session, case.id)) == 2
+    drain()
+    assert "Hi! A backup sitter is on the way." in sent_bodies(app)
+
+
+def test_a_reply_of_the_bot_meanwhile_refuses_the_agents_and_their_own_earlier_reply_does_not(
+        client, login, live_server, session, clock):
+    post_sms(live_server, "how do I change my payout account?")
+    case = session.scalars(select(Case)).one()
+    login(UserRole.LEAD)
+    form = reply_form(client, case.id, "Settings, then Payouts.")
+    assert client.post(f"/cases/{case.id}/reply", data=form).status_code == 302
+    # The same marker again: only the agent's own reply is newer, so nothing was missed.
+    assert client.post(f"/cases/{case.id}/reply", data={**form, "text": "And save."}).status_code == 302
+    cases.reply(session, session.get(Case, case.id), "We are looking into it.", author=None)
+    session.commit()
+    clock.advance(3)
+    refused = client.post(f"/cases/{case.id}/reply", data={**form, "text": "Anything else?"})
+    assert refused.status_code == 409
+    assert "The bot replied 3 s ago — review before sending" in refused.get_data(as_text=True)
+    assert len(human_replies(session, case.id)) == 2
+
+
+@pytest.mark.parametrize("seen", [None, "", "x", "-1", "99999999999"], ids=["missing", "empty", "word", "negative",
+                                                                           "too-big"])
+def test_a_reply_without_what_the_page_showed_is_a_400(client, login, live_server, session, seen):
+    post_sms(live_server, "my dog got out and ran off")
+    case = session.scalars(select(Case)).one()
+    login(UserRole.LEAD)
+    form = reply_form(client, case.id, "On it.")
+    if seen is None:
+        del form["seen"]
+    else:
+        form["seen"] = seen
+    assert client.post(f"/cases/{case.id}/reply", data=form).status_code == 400
+    assert human_replies(session, case.id) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_replies_sent_at_the_same_moment_one_goes_through(app, client, login, make_user, live_server, session):
+    post_sms(live_server, "the sitter is not answering")
+    case = session.scalars(select(Case)).one()
+    login(UserRole.LEAD)
+    _, agent = second_agent(app, make_user, queues=[case.queue])
+    forms = [(client, reply_form(client, case.id, "Lead here: on it.")),
+             (agent, reply_form(agent, case.id, "Agent here: on it."))]
+    case_id = case.id
+    session.rollback()  # the test's own session holds no snapshot or lock meanwhile (and the threads use none)
+    start, answers = threading.Barrier(2), []
+
+    def send(browser, form):
+        start.wait()
+        answers.append(browser.post(f"/cases/{case_id}/reply", data=form).status_code)
+
+    threads = [threading.Thread(target=send, args=pair) for pair in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [302, 409]
+    assert len(human_replies(session, case_id)) == 1
+
+
+def test_claiming_a_colleagues_case_asks_first(app, client, login, make_user, live_server, session):
+    post_sms(live_server, "my dog got out and ran off")
+    case = session.scalars(select(Case)).one()
+    holder, agent = second_agent(app, make_user, queues=[case.queue])
+    token = csrf_token(agent.get(f"/cases/{case.id}").get_data(as_text=True))
+    assert agent.post(f"/cases/{case.id}/claim", data={"csrf_token": token}).status_code == 302
+    lead = login(UserRole.LEAD)
+    session.expire_all()  # the test's requests share its session: let them read the claim
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "agent user has this case — take it over?" in page and "Assign to me" not in page
+    token = csrf_token(page)
+
+    refused = client.post(f"/cases/{case.id}/claim", data={"csrf_token": token})
+    assert refused.status_code == 409 and "agent user has this case" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == holder.id
+
+    assert client.post(f"/cases/{case.id}/claim", data={"csrf_token": token, "take_over": "1"}).status_code == 302
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == lead.id
+    [taken] = session.scalars(select(Event).where(Event.case_id == case.id, Event.kind == "case.claimed")
+                              .order_by(Event.id.desc()).limit(1)).all()
+    assert taken.data["took_over_from"] == holder.id
+
+
+def test_a_lead_assigns_a_case_to_a_teammate_of_its_queue_and_an_agent_cannot(
+        app, client, login, make_user, live_server, session):
+    post_sms(live_server, "my dog got out and ran off")
+    case = session.scalars(select(Case)).one()
+    outsider = make_user(UserRole.AGENT, email="outsider@team.test", queues=[q for q in QUEUES if q != case.queue])
+    teammate, agent = second_agent(app, make_user, queues=[case.queue])
+    agent_page = agent.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert 'id="assign-to"' not in agent_page
+    assert agent.post(f"/cases/{case.id}/assign", data={"csrf_token": csrf_token(agent_page),
+                                                       "user_id": teammate.id}).status_code == 403
+    login(UserRole.LEAD, queues=[case.queue])
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f'<option value="{teammate.id}">agent user</option>' in page and f'<option value="{outsider.id}"' not in page
+    token = csrf_token(page)
+    assert client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": outsider.id}
+                       ).status_code == 400
+    assert client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": teammate.id}
+                       ).status_code == 302
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == teammate.id
+    [event] = session.scalars(select(Event).where(Event.case_id == case.id, Event.kind == "case.assigned",
+                                                  Event.actor_id.is_not(None))).all()
+    assert event.data["reason"] == "lead" and event.data["assignee_id"] == teammate.id

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from conftest import ACCOUNT_SID, configure, csrf_token, need_service, runtime_of
+from conftest import ACCOUNT_SID, configure, csrf_token, need_service, runtime_of, seen_marker
 from conftest import test_environment as app_environment
 from processes import BASE_ENVIRONMENT, alive, descendants
 from rq.job import Job, JobStatus
@@ -94,7 +94,8 @@ def sent_sms(app) -> list[dict]:
 
 def reply_in_console(client, case_id: int, text: str) -> None:
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
-    answer = client.post(f"/cases/{case_id}/reply", data={"text": text, "csrf_token": csrf_token(page)})
+    answer = client.post(f"/cases/{case_id}/reply", data={"text": text, "csrf_token": csrf_token(page),
+                                                           "seen": seen_marker(page)})
     assert answer.status_code == 302, answer.get_data(as_text=True)
 
 

@@ -1,5 +1,7 @@
 """The agents' console: the live queue, and a case with its timeline, triage, suggestions, notes and escalation."""
 
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -22,11 +24,11 @@ from assist import (
     users,
 )
 from assist.access import can_see, may_see, sees_all
-from assist.errors import NotSendable
+from assist.errors import NotSendable, StaleReply, Taken
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
 from assist.web.auth import role_required
-from assist.web.helpers import flash_redirect, get_or_404, same_site, visible_case_or_404
+from assist.web.helpers import flash_redirect, get_or_404, same_site, visible_case_or_404, whole_number
 
 bp = Blueprint("web", __name__)
 
@@ -149,10 +151,32 @@ def me():
 @bp.post("/cases/<int:case_id>/claim")
 @role_required(UserRole.AGENT)
 def claim(case_id: int):
+    """Assign the case to me; a colleague's case only with take_over=1 (the case page asks first)."""
     case = visible_case_or_404(case_id)
-    cases.claim(db.session(), case, current_user)
-    cases.done(db.session(), case)
+    session = db.session()
+    try:
+        cases.claim(session, case, current_user, take_over=request.form.get("take_over") == "1")
+    except Taken as exc:
+        session.rollback()
+        flash(f"Not assigned to you: {exc.assignee} has this case. Take it over only if you mean to.", "error")
+        return _case_page(case, status=409)
+    cases.done(session, case)
     return redirect(url_for("web.case", case_id=case.id))
+
+
+@bp.post("/cases/<int:case_id>/assign")
+@role_required(UserRole.LEAD)
+def assign(case_id: int):
+    """A lead gives the case to a teammate of its queue."""
+    case = visible_case_or_404(case_id)
+    session = db.session()
+    user_id = whole_number(request.form.get("user_id"), "user_id")
+    teammate = next((u for u in cases.teammates(session, case.queue) if u.id == user_id), None)
+    if teammate is None:
+        abort(400, f"user_id must be an active member of the {case.queue} queue")
+    cases.assign(session, case, teammate, reason="lead", actor=current_user)
+    cases.done(session, case)
+    return flash_redirect(f"Assigned to {teammate.name}.", "web.case", case_id=case.id)
 
 
 # -- a case --------------------------------------------------------------------------------------
@@ -167,15 +191,21 @@ def case(case_id: int):
 @role_required(UserRole.AGENT)
 def reply(case_id: int):
     case = visible_case_or_404(case_id)
+    # The newest message the agent's page showed: a reply sent by someone else since refuses this one.
+    seen = whole_number(request.form.get("seen"), "seen", low=0)
     form = ReplyForm()
     if not form.validate():
         return _case_page(case, reply_form=form, status=400)
     session = db.session()
     try:
-        message = cases.reply(session, case, form.text.data, author=current_user)
+        message = cases.reply(session, case, form.text.data, author=current_user, seen=seen)
     except NotSendable as exc:
         form.text.errors.append(f"Cannot reply: {exc}.")
         return _case_page(case, reply_form=form, status=400)
+    except StaleReply as exc:
+        session.rollback()  # ends the case's lock; the page shows the reply sent meanwhile
+        form.text.errors.append(f"{exc.author or 'The bot'} replied {ago(exc.at)} ago — review before sending.")
+        return _case_page(case, reply_form=form, status=409)
     cases.done(session, case, send=message)
     return flash_redirect("Reply queued." if message.delivery_status.value == "pending" else
                           "Not sent: the contact has opted out.", "web.case", case_id=case.id)
@@ -260,6 +290,16 @@ def _decision(case: Case) -> playbooks.Decision | None:
                             context=routing.context_of(session, case))
 
 
+def ago(at: datetime) -> str:
+    """How long ago at was by the app's clock, roughly: "2 s", "5 min", "3 h"."""
+    seconds = max(0, round((clock.now() - at).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600)} h"
+
+
 def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]]:
     """Split text into (piece, evidence or None) so the template can mark the evidence (escaped)."""
     marks = sorted((e for e in evidence if 0 <= e["start"] < e["end"] <= len(text)), key=lambda e: e["start"])
@@ -289,6 +329,8 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
         "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline,
         decision=_decision(case), highlighted=highlighted,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
-        note_form=note_form or NoteForm(), status_form=StatusForm(data={"status": case.status.value}),
+        seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
+        status_form=StatusForm(data={"status": case.status.value}),
         csrf_form=FlaskForm(),
+        teammates=cases.teammates(session, case.queue) if current_user.has_role(UserRole.LEAD) else [],
     ), status
