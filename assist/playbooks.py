@@ -309,13 +309,13 @@ def _reads_wrong(template: str, language: str) -> str | None:
     return None
 
 
-def check_template(template: str, language: str = "en") -> str | None:
+def check_template(template: str, language: str = "en", *, wording: bool = True) -> str | None:
     """Return why a template is refused, naming the construct and its line (within the template), or None.
 
     A template is text, values of the sample context and {% if %} conditions on them: no other
     statement (include, extends, import, for, set, macro...), no operator (output that grows), no
     other name (lipsum, self, range...), and a few filters. It must also render with the sample values, and
-    read right for a contact whose name (and every other value) is unknown.
+    (wording) read right for a contact whose name (and every other value) is unknown.
     """
     try:
         tree = _env.parse(template)
@@ -330,7 +330,7 @@ def check_template(template: str, language: str = "en") -> str | None:
     # Any error while rendering the sample refuses the template: it would fail the same way on a message.
     except Exception as exc:
         return f"template fails with the sample values: {type(exc).__name__}: {exc}"
-    return _reads_wrong(template, language)
+    return _reads_wrong(template, language) if wording else None
 
 
 # -- loading and validation ------------------------------------------------------------------------
@@ -357,13 +357,14 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
     return 1
 
 
-def parse(text: str, source: str = "<playbook>") -> Playbook:
-    """Parse and validate one playbook document.
+def parse(text: str, source: str = "<playbook>", *, wording: bool = True) -> Playbook:
+    """Parse and validate one playbook document; wording=False skips the check that each template reads
+    right for an unknown contact (a version published before that check must still load).
 
     Raises:
         PlaybookError: "source:line: field: what is wrong" for the first problems found.
     """
-    playbook, problems = _parse(text)
+    playbook, problems = _parse(text, wording)
     if problems:
         raise PlaybookError("\n".join(p.replace(SOURCE, source, 1) for p in problems))
     return playbook
@@ -373,16 +374,16 @@ SOURCE = "\0source"  # stands for the file name in cached problems
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse(text: str) -> tuple[Playbook | None, tuple[str, ...]]:
+def _parse(text: str, wording: bool = True) -> tuple[Playbook | None, tuple[str, ...]]:
     """Validate text once (templates are compiled and rendered): every process re-reads the same texts."""
     source = SOURCE
     try:
-        return _validate(text, source), ()
+        return _validate(text, source, wording), ()
     except PlaybookError as exc:
         return None, tuple(str(exc).splitlines())
 
 
-def _validate(text: str, source: str) -> Playbook:
+def _validate(text: str, source: str, wording: bool = True) -> Playbook:
     """The checks behind parse(): YAML, the schema, every template, the SMS length."""
     try:
         node = yaml.compose(text)
@@ -410,7 +411,7 @@ def _validate(text: str, source: str) -> Playbook:
                   for emotion in type(playbook.suggestions).model_fields
                   for i, text in enumerate(getattr(playbook.suggestions, emotion))]
     for loc, template in templates:
-        reason = check_template(template, "es" if "es" in loc else "en")
+        reason = check_template(template, "es" if "es" in loc else "en", wording=wording)
         if reason:
             problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(map(str, loc))}: {reason}")
     if not problems:
