@@ -7,8 +7,12 @@ from assist import audit
 from assist.models import Call, Contact, Member, Message, User
 
 
-def find_or_create(session: Session, *, phone: str | None = None, email: str | None = None) -> Contact:
-    """Return the contact for a normalized phone or email, creating it (linked to its member) if new."""
+def find_or_create(session: Session, *, phone: str | None = None, email: str | None = None,
+                   name: str = "") -> Contact:
+    """Return the contact for a normalized phone or email, creating it (linked to its member) if new.
+
+    A new contact is named after its member, else after name (the name the sender gave, such as an email's
+    display name)."""
     column, value = (Contact.phone, phone) if phone else (Contact.email, email)
     # FOR UPDATE serializes concurrent messages of one contact on PostgreSQL.
     contact = session.scalars(select(Contact).where(column == value).with_for_update()).one_or_none()
@@ -16,7 +20,7 @@ def find_or_create(session: Session, *, phone: str | None = None, email: str | N
         return contact
     member_column = Member.phone if phone else Member.email
     member = session.scalars(select(Member).where(member_column == value).order_by(Member.id)).first()
-    contact = Contact(phone=phone, email=email, member=member, name=member.name if member else None)
+    contact = Contact(phone=phone, email=email, member=member, name=(member.name if member else None) or name or None)
     with session.begin_nested():  # a concurrent insert of the same address fails alone
         session.add(contact)
     return contact

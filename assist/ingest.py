@@ -109,7 +109,7 @@ def _contact_of(session: Session, inbound: InboundMessage) -> Contact:
         log.warning("email %s claims to be from %s but failed authentication (%s): filed under an unverified "
                     "contact", inbound.channel_id, mask(inbound.sender), (inbound.meta or {}).get("auth"))
         return contacts.unverified(session, inbound.sender)
-    return contacts.find_or_create(session, email=inbound.sender)
+    return contacts.find_or_create(session, email=inbound.sender, name=inbound.sender_name)
 
 
 def _receive(session: Session, inbound: InboundMessage, contact: Contact) -> IngestResult:

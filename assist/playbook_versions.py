@@ -65,7 +65,9 @@ def published(session: Session) -> tuple[Playbook, ...]:
     with _cache_lock:
         if _cache["key"] != key:
             rows = _published_rows(session)
-            _cache["set"] = tuple(playbooks.parse(row.yaml, f"{row.playbook_id} v{row.number}")
+            # Versions in force keep answering even if published before a newer rule about their wording:
+            # the editor shows the problem, and their next publish must fix it.
+            _cache["set"] = tuple(playbooks.parse(row.yaml, f"{row.playbook_id} v{row.number}", wording=False)
                                   for row in rows.values())
             _cache["key"] = key
         return _cache["set"]

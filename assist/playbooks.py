@@ -35,6 +35,9 @@ NEUTRAL = {
     "queue": "our team",
     "sla_minutes": "a few",
     "team_name": "the incident team",
+    # ", Ann" after a word ("Thanks{{ comma_name }}."), nothing when the name is unknown: a sentence that names
+    # the contact reads right either way, where "Thanks, there." would not.
+    "comma_name": "",
 }
 # The same neutral words in Spanish, for a Spanish reply.
 NEUTRAL_ES = {
@@ -47,6 +50,7 @@ NEUTRAL_ES = {
     "queue": "nuestro equipo",
     "sla_minutes": "unos",
     "team_name": "el equipo de incidentes",
+    "comma_name": "",
 }
 NEUTRAL_WORDS = {"en": NEUTRAL, "es": NEUTRAL_ES}
 # Long but plausible values: an SMS reply must fit its segments with them too.
@@ -181,6 +185,8 @@ class _Neutral(dict):
     def __init__(self, values: dict, language: str = "en"):
         super().__init__(NEUTRAL_WORDS.get(language, NEUTRAL))
         self.update({k: str(v) for k, v in values.items() if k in NEUTRAL and v not in (None, "")})
+        first_name = values.get("first_name")
+        self["comma_name"] = f", {first_name}" if first_name not in (None, "") else ""
 
 
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
@@ -283,12 +289,33 @@ def _check_condition(node: nodes.Node) -> None:
         _check_value(node)
 
 
-def check_template(template: str) -> str | None:
+def _reads_wrong(template: str, language: str) -> str | None:
+    """Why template, rendered for a contact whose values are all unknown, reads wrong at its start, or None:
+    a neutral word in place of a name ("there, first make sure..."), a stray comma, or a value that starts
+    the text in lowercase ("your pet is...")."""
+    text = render(template, {}, language)
+    if not text:
+        return None
+    if text[0] in ",;:.":
+        return f"starts with {text[0]!r} when the contact's name is unknown"
+    lead = text.split(",", 1)[0].strip().lower() if "," in text else ""
+    if lead and lead in {word.lower() for word in NEUTRAL_WORDS.get(language, NEUTRAL).values() if word}:
+        return (f"starts with the fallback word {lead!r} when the contact's name is unknown "
+                f"({text[:40]!r}...): put the name after a greeting (Hi {{{{ first_name }}}},) or use "
+                f"{{{{ comma_name }}}}")
+    if text[0].islower() and template.lstrip().startswith("{"):
+        return (f"starts with a lowercase word when the contact's values are unknown ({text[:40]!r}...): "
+                f"start with a greeting or a word of the sentence")
+    return None
+
+
+def check_template(template: str, language: str = "en", *, wording: bool = True) -> str | None:
     """Return why a template is refused, naming the construct and its line (within the template), or None.
 
     A template is text, values of the sample context and {% if %} conditions on them: no other
     statement (include, extends, import, for, set, macro...), no operator (output that grows), no
-    other name (lipsum, self, range...), and a few filters. It must also render with the sample values.
+    other name (lipsum, self, range...), and a few filters. It must also render with the sample values, and
+    (wording) read right for a contact whose name (and every other value) is unknown.
     """
     try:
         tree = _env.parse(template)
@@ -303,7 +330,7 @@ def check_template(template: str) -> str | None:
     # Any error while rendering the sample refuses the template: it would fail the same way on a message.
     except Exception as exc:
         return f"template fails with the sample values: {type(exc).__name__}: {exc}"
-    return None
+    return _reads_wrong(template, language) if wording else None
 
 
 # -- loading and validation ------------------------------------------------------------------------
@@ -330,13 +357,14 @@ def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
     return 1
 
 
-def parse(text: str, source: str = "<playbook>") -> Playbook:
-    """Parse and validate one playbook document.
+def parse(text: str, source: str = "<playbook>", *, wording: bool = True) -> Playbook:
+    """Parse and validate one playbook document; wording=False skips the check that each template reads
+    right for an unknown contact (a version published before that check must still load).
 
     Raises:
         PlaybookError: "source:line: field: what is wrong" for the first problems found.
     """
-    playbook, problems = _parse(text)
+    playbook, problems = _parse(text, wording)
     if problems:
         raise PlaybookError("\n".join(p.replace(SOURCE, source, 1) for p in problems))
     return playbook
@@ -346,16 +374,16 @@ SOURCE = "\0source"  # stands for the file name in cached problems
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse(text: str) -> tuple[Playbook | None, tuple[str, ...]]:
+def _parse(text: str, wording: bool = True) -> tuple[Playbook | None, tuple[str, ...]]:
     """Validate text once (templates are compiled and rendered): every process re-reads the same texts."""
     source = SOURCE
     try:
-        return _validate(text, source), ()
+        return _validate(text, source, wording), ()
     except PlaybookError as exc:
         return None, tuple(str(exc).splitlines())
 
 
-def _validate(text: str, source: str) -> Playbook:
+def _validate(text: str, source: str, wording: bool = True) -> Playbook:
     """The checks behind parse(): YAML, the schema, every template, the SMS length."""
     try:
         node = yaml.compose(text)
@@ -383,7 +411,7 @@ def _validate(text: str, source: str) -> Playbook:
                   for emotion in type(playbook.suggestions).model_fields
                   for i, text in enumerate(getattr(playbook.suggestions, emotion))]
     for loc, template in templates:
-        reason = check_template(template)
+        reason = check_template(template, "es" if "es" in loc else "en", wording=wording)
         if reason:
             problems.append(f"{source}:{_line_of(lines, loc)}: {'.'.join(map(str, loc))}: {reason}")
     if not problems:

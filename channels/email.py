@@ -36,6 +36,18 @@ def _header(message, name: str) -> str:
     return str(value or "").strip()
 
 
+MAX_NAME = 200  # characters: what a contact's name keeps
+
+
+def display_name(from_header: str, address: str) -> str:
+    """The sender's name in a From header ("Ann Peters" of "\"Ann Peters\" <ann@example.com>"), without
+    quotes and extra spaces; "" when there is none or it is only an address (some clients repeat it there)."""
+    name = " ".join(parseaddr(from_header)[0].split()).strip("\"' ")
+    if not name or "@" in name or name.lower() == address.lower():
+        return ""
+    return name[:MAX_NAME]
+
+
 def is_automated(message) -> bool:
     """Whether mail was sent by a machine (RFC 3834 Auto-Submitted, bulk/list Precedence, bounces, lists)."""
     auto = _header(message, "Auto-Submitted").lower()
@@ -131,8 +143,9 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "", aut
         BadWebhook: neither From nor the envelope has a usable address.
     """
     message = message_from_bytes(raw, policy=policy.default)
+    from_header = _header(message, "From")
     sender = None
-    for candidate in (parseaddr(_header(message, "From"))[1], envelope_from):
+    for candidate in (parseaddr(from_header)[1], envelope_from):
         try:
             sender = normalize_email(candidate)
             break
@@ -171,6 +184,7 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "", aut
     to = recipient or (getaddresses([_header(message, "To")]) or [("", "")])[0][1].lower()
     return InboundMessage(
         channel=Channel.EMAIL, channel_id=message_id[:255], sender=sender, recipient=to,
+        sender_name=display_name(from_header, sender),
         text=triage_text(subject, full), original=full, subject=subject[:MAX_SUBJECT], html=html,
         attachments=tuple(attachments), automated=is_automated(message),
         unauthenticated=auth is not None and fails_authentication(auth), meta={"auth": auth} if auth else {},

@@ -46,6 +46,7 @@ class InboundMessage:
     # so it is never answered and never filed under the contact it claims to be.
     unauthenticated: bool = False
     thread_ids: tuple[str, ...] = ()  # Message-IDs this one answers (email In-Reply-To / References)
+    sender_name: str = ""  # the name the sender gives (an email's From display name), "" when none
     case_token: int | None = None  # a case number the customer quoted ("[Case #123]" in a subject)
     raw: dict = field(default_factory=dict)  # the carrier's payload, for the record
     meta: dict = field(default_factory=dict)  # what is kept with the message besides its text (speech confidence)

@@ -1,7 +1,9 @@
 """The email channel over real SMTP sessions (smtplib) against the running aiosmtpd server."""
 
 import base64
+import html
 import logging
+import re
 import smtplib
 import threading
 import time
@@ -655,3 +657,45 @@ def test_no_address_or_message_content_is_logged_in_an_smtp_session(smtp_server,
     assert any(name == "mail.log" and "l***@claims.incident-team.test" in text for name, text in records)
     leaked = [(name, text) for name, text in records if sender in text or rcpt in text or "quarry" in text]
     assert leaked == []
+
+
+# -- the sender's name -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sender, name", [
+    (f'"Ann Peters" <{ANN}>', "Ann Peters"),
+    (f"Ann Peters <{ANN}>", "Ann Peters"),
+    (f"'Ann  Peters' <{ANN}>", "Ann Peters"),
+    (f"=?utf-8?q?Jos=C3=A9_P=C3=A9rez?= <{ANN}>", "José Pérez"),
+    (f'"{ANN}" <{ANN}>', ""),
+    (f'"ANN@example.com via Forms" <{ANN}>', ""),
+    (ANN, ""),
+], ids=["quoted", "plain", "single-quotes-and-spaces", "encoded-word", "the-address", "an-address", "none"])
+def test_the_from_display_name_is_the_senders_name_unless_it_is_an_address(sender, name):
+    message = EmailMessage()
+    message["To"], message["Subject"] = TEAM, "hello"
+    message.set_content("hello")
+    raw_mail = f"From: {sender}\r\n".encode() + bytes(message)
+    assert parse_email(raw_mail).sender_name == name
+
+
+def test_a_new_senders_display_name_names_the_contact_the_reply_and_the_suggestions(
+        smtp_server, sink, session, drain, client, login):
+    send(smtp_server, email("Sitter no-show", "I'm so worried and scared. Nobody came to walk Bella today and she "
+                            "has been alone since 8.", sender=f'"Ann Peters" <{ANN}>'))
+    drain()
+    contact = session.scalars(select(Contact)).one()
+    assert (contact.name, contact.member) == ("Ann Peters", None)
+    [bot] = sink.messages
+    assert re.search(r"^Hi Ann,\r?$", bot.get_body(("plain",)).get_content(), re.MULTILINE)
+    case = session.scalars(select(Case)).one()
+    login(UserRole.LEAD)
+    page = html.unescape(client.get(f"/cases/{case.id}").get_data(as_text=True))
+    suggestions = re.findall(r'class="suggestion" data-text="([^"]*)"', page)
+    assert any(", Ann." in s for s in suggestions)  # a fearful customer: "We're going to get someone to ..., Ann."
+    assert not [s for s in suggestions if "there," in s or ", there" in s]
+
+
+def test_a_members_name_comes_before_the_display_name(smtp_server, session):
+    member_ann(session)
+    send(smtp_server, email("Question", "How do I change my payout account?", sender=f'"Annie P" <{ANN}>'))
+    assert session.scalars(select(Contact)).one().name == "Ann Lee"

@@ -71,7 +71,7 @@ def test_preview_renders_the_drafts_reply_and_route_for_a_message(client, login,
     sms_reply(live_server, "+15035550005")
     login(UserRole.SUPERVISOR)
     page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
-    draft = edited_yaml(session, auto_reply__sms="Preview check: is {{ pet_name }} chipped, {{ first_name }}?",
+    draft = edited_yaml(session, auto_reply__sms="Preview check: is {{ pet_name }} chipped{{ comma_name }}?",
                         route__first_response_minutes=7)
     response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
         "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
@@ -81,7 +81,10 @@ def test_preview_renders_the_drafts_reply_and_route_for_a_message(client, login,
     preview = body[body.index("<h2>Preview</h2>"):]
     assert "Triage: critical · " in preview and " · lost_pet</p>" in preview
     assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in preview  # the draft's route, not the published
-    assert "Reply: Preview check: is Biscuit chipped, Sam?" in preview  # rendered with the sample context
+    known, unknown = preview.split('<h3 id="preview-unknown">')
+    assert "Reply: Preview check: is Biscuit chipped, Sam?" in known  # rendered with the sample context
+    assert "Reply: Preview check: is your pet chipped?" in unknown  # and for a contact we know nothing about
+    assert "Suggestions for a" in unknown and "there," not in html.unescape(unknown)
     published = playbook_versions.current(session, PLAYBOOK).yaml
     assert "Preview check" not in published  # a preview changes nothing
 
@@ -124,6 +127,25 @@ def test_a_stored_draft_with_a_refused_template_shows_its_error_everywhere_inste
     for answer in answers.values():
         assert reason in html.unescape(answer.get_data(as_text=True))
     assert playbook_versions.current(session, PLAYBOOK).number == 1
+
+
+def test_publishing_a_template_that_reads_wrong_without_a_name_is_refused_with_the_reason(
+        client, login, live_server, session):
+    sms_reply(live_server, "+15035550008")
+    supervisor = login(UserRole.SUPERVISOR)
+    old_wording = edited_yaml(session, suggestions__fear=["{{ first_name }}, we'll find {{ pet_name }} together."])
+    # published before the wording was checked: still in force, still answering
+    session.add(PlaybookVersion(playbook_id=PLAYBOOK, number=2, yaml=old_wording, created_by_id=supervisor.id,
+                                published_at=playbook_versions.current(session, PLAYBOOK).published_at))
+    session.commit()
+    assert sms_reply(live_server, "+15035550009").startswith("Hi there")
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": old_wording, "csrf_token": token})
+    refused = client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "suggestions.fear.0: starts with the fallback word 'there' when the contact's name is unknown" in \
+        html.unescape(refused.get_data(as_text=True))
+    assert playbook_versions.current(session, PLAYBOOK).number == 2
 
 
 EDIT_ENDPOINTS = [

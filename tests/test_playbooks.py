@@ -32,8 +32,8 @@ auto_reply:
 
     {{ team_name }}
 suggestions:
-  fear: ["{{ first_name }}, we'll find {{ pet_name }} together. Where was {{ pet_name }} last seen?"]
-  default: ["Thanks {{ first_name }}, we're on it."]
+  fear: ["We'll find {{ pet_name }} together{{ comma_name }}. Where was {{ pet_name }} last seen?"]
+  default: ["Thanks{{ comma_name }}, we're on it."]
 checklist:
   - Last seen where and when
 tests:
@@ -198,11 +198,11 @@ def test_a_decision_renders_the_channel_reply_and_the_emotion_suggestions():
     chosen = decide([parse(VALID)], urgency="critical", emotion="fear", category="lost_pet", channel="sms",
                     text="my dog got out", context={"first_name": "Ana", "pet_name": "Nova", "case_id": 7})
     assert chosen.auto_reply.startswith("Hi Ana, we're on it (case 7). Call out for Nova")
-    assert chosen.suggestions == ["Ana, we'll find Nova together. Where was Nova last seen?"]
+    assert chosen.suggestions == ["We'll find Nova together, Ana. Where was Nova last seen?"]
     assert (chosen.queue, chosen.priority, chosen.escalate, chosen.first_response_minutes) == ("emergency", 1, True, 5)
     calm = decide([parse(VALID)], urgency="critical", emotion="neutral", category="lost_pet", channel="voice",
                   text="my dog got out")
-    assert calm.suggestions == ["Thanks there, we're on it."]
+    assert calm.suggestions == ["Thanks, we're on it."]
     assert calm.auto_reply.startswith("We are on it.")
 
 
@@ -229,6 +229,46 @@ def test_check_fails_on_a_failing_playbook_test(tmp_path):
     assert "FAIL lost-pet-now" in result.output and "1 failed" in result.output
 
 
+@pytest.mark.parametrize("template, problem", [
+    ("{{ first_name }}, first make sure you're safe.", "starts with the fallback word 'there'"),
+    ("{{ first_name|capitalize }}, first make sure you're safe.", "starts with the fallback word 'there'"),
+    ("{{ pet_name }} is safe with us.", "starts with a lowercase word"),
+    ("{{ comma_name }}, we're on it.", "starts with ','"),
+], ids=["bare-there", "capitalized-there", "lowercase-start", "leading-comma"])
+def test_check_fails_a_template_that_reads_wrong_for_a_contact_with_no_name(tmp_path, template, problem):
+    (tmp_path / "lost.yaml").write_text(edited("suggestions.fear", [template]))
+    fallback = yaml.safe_load(VALID)
+    fallback.update(id="fallback", priority=0, when={}, tests=[])
+    (tmp_path / "fallback.yaml").write_text(yaml.safe_dump(fallback))
+    result = CliRunner().invoke(main, ["playbooks", "check", str(tmp_path)])
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if "lost.yaml" in line]
+    assert "suggestions.fear.0: " + problem in line
+
+
+def test_comma_name_names_a_known_contact_and_leaves_nothing_for_an_unknown_one():
+    template = "Thanks{{ comma_name }}; {{ pet_name }} is safe."
+    assert render(template, {"first_name": "Ann", "pet_name": "Nova"}) == "Thanks, Ann; Nova is safe."
+    assert render(template, {"first_name": ""}) == "Thanks; your pet is safe."
+    assert render("Hola{{ comma_name }}:", {}, "es") == "Hola:"
+
+
+def test_no_default_template_reads_wrong_for_a_contact_with_no_name():
+    """Every shipped reply and suggestion, rendered with no values at all: no "there," where a name was."""
+    import re
+
+    texts = [render(text, {}, language)
+             for p in load_dir()
+             for language, replies in (("en", p.auto_reply), ("es", p.auto_reply.es))
+             if replies is not None
+             for text in (replies.sms, replies.voice, replies.email) if text is not None]
+    texts += [render(text, {}) for p in load_dir() for texts_ in p.suggestions.model_dump().values()
+              for text in texts_]
+    wrong = [text for text in texts if re.search(r"(^|, )(there|cliente)\b(?!')", text, re.IGNORECASE)
+             or not text[0].isupper()]
+    assert wrong == []
+
+
 def test_every_default_playbook_passes_its_tests():
     result = CliRunner().invoke(main, ["playbooks", "check"])
     assert result.exit_code == 0, result.output
@@ -246,11 +286,11 @@ def test_a_spanish_message_gets_the_playbooks_spanish_reply_and_english_where_th
     emergency = decide(loaded, urgency="critical", emotion="fear", category="pet_health", channel="sms",
                        text="mi perro se comió chocolate", language="es", context={"case_id": 42})
     assert emergency.playbook.id == "toxin-ingestion"  # its keywords include "chocolate"
-    assert emergency.auto_reply.startswith("Hola cliente.") and "Caso 42" in emergency.auto_reply
+    assert emergency.auto_reply.startswith("Hola. Llame ya") and "Caso 42" in emergency.auto_reply
     assert segment_count(emergency.auto_reply) <= 2
     email = decide(loaded, urgency="critical", emotion="fear", category="lost_pet", channel="email", text="x",
                    language="es")
-    assert email.auto_reply.startswith("Hola, cliente:")
+    assert email.auto_reply.startswith("Hola:\n")
     thanks = decide(loaded, urgency="low", emotion="joy", category="general", channel="sms", text="gracias",
                     language="es")
     assert thanks.auto_reply == decide(loaded, urgency="low", emotion="joy", category="general", channel="sms",

@@ -1,5 +1,7 @@
 """The SMS channel: parsing Twilio's posts, signatures, keywords, segments, and the webhook end to end."""
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -9,7 +11,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from assist.errors import BadWebhook, UnknownStatus
-from assist.models import Case, Contact, DeliveryStatus, Direction, Message
+from assist.models import Case, Contact, DeliveryStatus, Direction, Message, UserRole
 from assist.web.app import create_app
 from channels.message import Keyword
 from channels.segments import segment_count
@@ -266,3 +268,17 @@ def test_stop_opts_out_and_is_not_answered(twilio, session):
     twilio.post("/twilio/sms", load_fixture("sms/keyword_start.json"))
     session.expire_all()
     assert not session.get(Contact, contact.id).opted_out
+
+
+def test_an_unknown_numbers_reply_and_suggestions_read_right_without_a_name(twilio, session, client, login):
+    form = {**load_fixture("sms/inbound_plain.json"), "From": "+15035550777",
+            "Body": "I'm terrified, the dog I'm walking just bit me and another dog, there's blood everywhere"}
+    [reply] = twiml_messages(twilio.post("/twilio/sms", form).data)
+    case = session.scalars(select(Case)).one()
+    assert case.contact.name is None
+    login(UserRole.LEAD)
+    page = html.unescape(client.get(f"/cases/{case.id}").get_data(as_text=True))
+    suggestions = re.findall(r'class="suggestion" data-text="([^"]*)"', page)
+    assert suggestions[0].startswith("First make sure you're safe.")  # once "there, first make sure you're safe."
+    for text in [reply.text, *suggestions]:
+        assert text[0].isupper() and not re.search(r"(^|, )there\b(?!')", text, re.IGNORECASE), text

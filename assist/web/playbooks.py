@@ -120,6 +120,10 @@ def test(playbook_id: str):
     return _editor(playbook_id, form.yaml.data, check=result, status=200 if result.ok else 422)
 
 
+PREVIEW_KNOWN = {"first_name": "Sam", "pet_name": "Biscuit", "case_id": 1234}
+PREVIEW_UNKNOWN = {"case_id": 1234}  # a contact with no name, member or booking
+
+
 @bp.post("/<playbook_id>/preview")
 @role_required(UserRole.SUPERVISOR)
 def preview(playbook_id: str):
@@ -134,10 +138,13 @@ def preview(playbook_id: str):
         return _editor(playbook_id, text, errors=str(exc).splitlines(), status=422)
     result = triage.classify(form.text.data, form.channel.data)
     others = [p for p in playbook_versions.published(session) if p.id != playbook_id]
-    decision = playbooks.decide([candidate, *others], urgency=result.urgency, emotion=result.emotion,
-                                category=result.category, channel=form.channel.data, text=form.text.data,
-                                context={"first_name": "Sam", "pet_name": "Biscuit", "case_id": 1234})
-    return _editor(playbook_id, text, preview=(result, decision))
+    # Twice: for a contact whose names are known, and for one the team knows nothing about (a new number),
+    # so the supervisor reads what that contact would get too.
+    decisions = [playbooks.decide([candidate, *others], urgency=result.urgency, emotion=result.emotion,
+                                  category=result.category, channel=form.channel.data, text=form.text.data,
+                                  context=context)
+                 for context in (PREVIEW_KNOWN, PREVIEW_UNKNOWN)]
+    return _editor(playbook_id, text, preview=(result, *decisions))
 
 
 @bp.post("/<playbook_id>/publish")
