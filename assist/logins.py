@@ -23,13 +23,18 @@ def start(session: Session, user: User, now: datetime) -> str:
     return token
 
 
+def _lapsed(login: LoginSession, now: datetime, idle: timedelta) -> bool:
+    """Whether an open login session may no longer be used: idle longer than idle, or its user deactivated."""
+    return not login.user.active or now - login.last_seen_at > idle
+
+
 def resume(session: Session, token: str, now: datetime, idle: timedelta) -> User | None:
     """The user of the open login session with this token, seen now; None (ending the session) when it has
     ended, was idle longer than idle, or belongs to an inactive user. The caller commits."""
     login = session.get(LoginSession, hash_token(token))
     if login is None or login.ended_at is not None:
         return None
-    if not login.user.active or now - login.last_seen_at > idle:
+    if _lapsed(login, now, idle):
         login.ended_at = now
         return None
     if now - login.last_seen_at >= TOUCH_INTERVAL:
@@ -41,7 +46,7 @@ def user_of(session: Session, token: str, now: datetime, idle: timedelta) -> Use
     """The user of the open login session with this token, without counting this as a use of it; None when
     it has ended, idled out or belongs to an inactive user."""
     login = session.get(LoginSession, hash_token(token)) if token else None
-    if login is None or login.ended_at is not None or not login.user.active or now - login.last_seen_at > idle:
+    if login is None or login.ended_at is not None or _lapsed(login, now, idle):
         return None
     return login.user
 

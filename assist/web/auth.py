@@ -34,7 +34,8 @@ def load_user(user_id: str) -> User | None:
     token = session.get(LOGIN_KEY)
     idle = timedelta(minutes=runtime.settings().session_idle_minutes)
     user = logins.resume(db.session(), token, runtime.now(), idle) if token else None
-    db.session().commit()  # last_seen_at, or the session's end
+    if db.session().dirty:  # last_seen_at (at most once a minute), or the session's end
+        db.session().commit()
     if user is not None and str(user.id) == user_id:
         return user
     # Flask-Login's own remember-me cookie is never set (login_user(remember=False)); one forged with the
