@@ -1,19 +1,23 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against a live server."""
 
 import io
+import re
+import smtplib
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, need_service
+from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, configure, need_service, runtime_of
 from sqlalchemy import select
 
-from assist import background, members, sandbox
+from assist import background, mail, members, sandbox
 from assist.models import Case, Note, UserRole
-from assist.simulate import sms_params
+from assist.simulate import free_port, sms_params
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 CUSTOMER = "+15035550700"
+TEAM_EMAIL = "incidents@incident-team.test"
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +162,31 @@ def test_script_payloads_render_as_text_and_never_run(open_page, live_server, ma
     page.locator("details.html-part b").first.wait_for()  # the harmless formatting survives
     page.goto(f"{live_server.url}/dashboard/")
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_suggestions_read_right_for_an_unknown_number_and_an_emails_display_name(
+        open_page, live_server, make_user, session, drain, app):
+    configure(app, smtp_listen=f"127.0.0.1:{free_port()}", inbound_email=(TEAM_EMAIL,), team_email=TEAM_EMAIL)
+    server = mail.start_server(runtime_of(app))
+    try:
+        sms(live_server, "I'm so scared, my dog got out of the yard and ran off", sender="+15035550799")
+        mail_from_ann = EmailMessage()
+        mail_from_ann["From"], mail_from_ann["To"], mail_from_ann["Subject"] = (
+            '"Ann Peters" <ann@example.com>', TEAM_EMAIL, "Sitter no-show")
+        mail_from_ann.set_content("I'm so worried and scared. Nobody came to walk Bella today, she is alone since 8.")
+        with smtplib.SMTP(server.hostname, server.port, timeout=10) as smtp:
+            smtp.send_message(mail_from_ann)
+    finally:
+        server.stop()
+    drain()
+    page = open_page(make_user(UserRole.LEAD))
+    by_channel = {}
+    for case in session.scalars(select(Case)).all():
+        page.goto(f"{live_server.url}/cases/{case.id}")
+        by_channel[case.contact.email and "email" or "sms"] = page.locator("button.suggestion").all_inner_texts()
+    assert by_channel["sms"] and by_channel["email"]
+    for text in by_channel["sms"] + by_channel["email"]:
+        assert text[0].isupper(), text
+        assert not re.search(r"\bthere,|, there\b|\s,|,,|,\.", text), text
+    assert any("Ann" in text for text in by_channel["email"])  # the display name, not "there"
+    assert not any("Ann" in text for text in by_channel["sms"])
