@@ -32,7 +32,19 @@ from assist.worker import make_worker
 
 FIXTURES = Path(__file__).with_name("fixtures")
 IN_CI = os.environ.get("CI") == "true"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def worker_redis_url(url: str) -> str:
+    """The Redis database of this pytest process: TEST_REDIS_URL's, or under pytest-xdist (scripts/test runs
+    one worker per core) the one that many below it for worker gwN, since every test flushes its database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    base, _, number = url.rpartition("/")
+    return f"{base}/{int(number or 0) - int(worker.removeprefix('gw'))}"
+
+
+REDIS_URL = worker_redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 AUTH_TOKEN = "test-auth-token-0123456789"
 ACCOUNT_SID = SANDBOX_ACCOUNT_SID  # the app fixture runs in sandbox mode: the SDK talks to its fake API
