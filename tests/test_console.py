@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, csrf_token, seen_marker
+from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, add_case, csrf_token, seen_marker
 from sqlalchemy import select
 
 from assist import background, cases, sandbox
@@ -25,10 +25,23 @@ def post_sms(live_server, body: str, sender: str = CUSTOMER):
                                                              account_sid=ACCOUNT_SID))
 
 
-def test_an_agent_cannot_open_the_dashboard_or_search(client, login):
-    login(UserRole.AGENT)
+def test_an_agent_searches_the_cases_of_their_queues_but_cannot_open_the_dashboard(client, login, session):
+    theirs = add_case(session, queue="emergency", text="the sitter left the gate open", phone="+15035550610")
+    others = add_case(session, queue="claims", text="the sitter broke a vase", phone="+15035550611")
+    login(UserRole.AGENT, queues=["emergency"])
     assert client.get("/dashboard/").status_code == 403
-    assert client.get("/dashboard/search?q=x").status_code == 403
+    found = client.get("/dashboard/search?q=sitter").get_data(as_text=True)
+    assert f">#{theirs.id}<" in found and f">#{others.id}<" not in found
+    assert 'href="/dashboard/search"' in client.get("/").get_data(as_text=True)  # in the top bar
+
+
+def test_a_lead_sees_the_dashboard_and_searches_every_case(client, login, session):
+    cases = [add_case(session, queue=q, text="the sitter never came", phone=f"+1503555062{i}")
+             for i, q in enumerate(["emergency", "claims"])]
+    login(UserRole.LEAD, queues=["emergency"])
+    assert client.get("/dashboard/").status_code == 200
+    found = client.get("/dashboard/search?q=sitter").get_data(as_text=True)
+    assert all(f">#{c.id}<" in found for c in cases)
 
 
 def _ingest_at(session, clock, at: datetime, text: str, sender: str) -> Case:

@@ -261,7 +261,7 @@ def test_the_sandbox_outbox_lists_every_message_sent_with_how_and_its_status(app
     login()
     page = client.get("/sandbox/twilio/").get_data(as_text=True)
     assert re.search(r"<title>Sandbox outbox · Incident team</title>", page)
-    rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
+    rows = re.findall(r"<tr><td[^>]*>(\d+)</td>.*?</tr>", page, re.S)
     assert rows == [str(agent_reply.id), str(bot_reply.id)] and "No email sent yet." in page
     assert "Calling the backup sitter now." in page and bot_reply.text.replace("'", "&#39;") in page
 

@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         auth,
         console,
         dashboard,
+        error_pages,
         headers,
         live,
         playbooks,
@@ -88,6 +89,8 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
             csrf.exempt(sandbox.bp)  # the fake of Twilio's REST API: basic auth, as Twilio's
+        app.config["TWILIO_SANDBOX"] = settings.sandbox  # the top bar links the sandbox's outbox
+        error_pages.init_app(app)
         app.add_template_filter(sanitized_html, "sanitized_html")
     if "events" in parts:
         app.register_blueprint(live.bp)

@@ -1,12 +1,14 @@
-"""The supervisors' dashboard: queues, service levels, volume over time, agents' load, and case search."""
+"""The dashboard (leads and up, read-only): queues, service levels, volume over time, agents' load; and case
+search, for everyone over the cases they may see (assist.access)."""
 
 from datetime import UTC, datetime, time, timedelta
 
 from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from assist import clock, db, reports
+from assist import access, clock, db, reports
 from assist.models import Case, CaseStatus, Contact, Message, UserRole
 from assist.triage.labels import URGENCY
 from assist.web.auth import role_required
@@ -19,7 +21,7 @@ MAX_SEARCH_TEXT = 200  # characters
 
 
 @bp.get("/")
-@role_required(UserRole.SUPERVISOR)
+@role_required(UserRole.LEAD)
 def index():
     figures = reports.figures(db.session(), clock.now())
     peak = max([sum(counts.values()) for counts in figures.by_day.values()] + [1])
@@ -28,7 +30,7 @@ def index():
 
 
 @bp.get("/search")
-@role_required(UserRole.SUPERVISOR)
+@role_required(UserRole.AGENT)
 def search():
     args = request.args
     status, text = args.get("status") or None, (args.get("q") or "").strip()
@@ -37,7 +39,8 @@ def search():
     if len(text) > MAX_SEARCH_TEXT:
         abort(400, f"the search text is longer than {MAX_SEARCH_TEXT} characters")
     start, end = day(args.get("from"), "from"), day(args.get("to"), "to")
-    query = select(Case).join(Contact).options(selectinload(Case.contact)).order_by(Case.id.desc()).limit(SEARCH_LIMIT)
+    query = (select(Case).join(Contact).where(access.visible_cases(current_user)).options(selectinload(Case.contact))
+             .order_by(Case.id.desc()).limit(SEARCH_LIMIT))
     if text:  # the text as typed: % and _ are matched as themselves, not as LIKE wildcards
         matching = select(Message.case_id).where(Message.text.icontains(text, autoescape=True))
         query = query.where(or_(Contact.name.icontains(text, autoescape=True),
