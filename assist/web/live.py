@@ -65,16 +65,16 @@ def _relay(rt: runtime.Runtime, user: User, login: str, stream_id: str, inbox: q
         if item == live_events.END:
             log.info("user %s's stream ends (logged out, or Redis went away)", user.id)
             return
-        if item is not None and access.event_visible(user, item[0]):
-            yield f"data: {item[1]}\n\n"
         now = time.monotonic()
-        if now - checked >= RECHECK:
+        if now - checked >= RECHECK:  # before the event is judged: a queue added a moment ago counts for it
             checked = now
             reloaded = _logged_in_user(rt, login)
             if reloaded is None:
                 log.info("user %s's login has ended (logout, idle, deactivation): their stream ends", user.id)
                 return
             user = reloaded
+        if item is not None and access.event_visible(user, item[0]):
+            yield f"data: {item[1]}\n\n"
         if now - beat >= HEARTBEAT:
             beat = now
             with runtime.bind(rt):
