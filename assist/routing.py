@@ -1,6 +1,7 @@
 """Routing: put a case in the queue its playbook names, with that priority and first-response SLA."""
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import NamedTuple
 
 from sqlalchemy import or_, select
@@ -93,6 +94,27 @@ def sla_running(case: Case) -> bool:
     """Whether the case's first-response clock still runs: open, due, not answered, not yet breached."""
     return (case.is_open and case.first_response_due_at is not None and case.first_response_at is None
             and case.sla_breached_at is None)
+
+
+class SlaState(StrEnum):
+    """Where a case's first response stands, as the console shows it."""
+
+    DUE = "due"  # the clock runs: a reply is due by first_response_due_at
+    OVERDUE = "overdue"  # past due and unanswered; the check has not escalated it yet
+    BREACHED = "breached"  # the check found it unanswered at its due time and escalated it
+    ANSWERED = "answered"
+
+
+def sla_state(case: Case, now: datetime) -> SlaState | None:
+    """Where the case's first response stands at now; None when it has no first-response SLA running (none
+    was set, or it was closed before anyone answered)."""
+    if case.sla_breached_at is not None:
+        return SlaState.BREACHED
+    if case.first_response_at is not None:
+        return SlaState.ANSWERED
+    if not sla_running(case):
+        return None
+    return SlaState.OVERDUE if now >= case.first_response_due_at else SlaState.DUE
 
 
 def schedule_sla_check(session: Session, case: Case, *, now: datetime | None = None, again: bool = False) -> None:

@@ -290,5 +290,6 @@ def test_a_breach_shows_in_the_console(session, client, login):
     routing.check_first_response(session, case, case.first_response_due_at + timedelta(minutes=1))
     session.commit()
     login(queues=[case.queue])
-    assert "first-response SLA breached" in client.get(f"/cases/{case.id}").get_data(as_text=True)
+    header = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert '<p class="sla sla-breached" id="sla">' in header and "SLA breached" in header
     assert "SLA breached" in client.get("/?status=escalated").get_data(as_text=True)

@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         sandbox,
         sms,
         throttle,
+        timing,
         tokens,
         voice,
     )
@@ -92,6 +93,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         app.config["TWILIO_SANDBOX"] = settings.sandbox  # the top bar links the sandbox's outbox
         error_pages.init_app(app)
         app.add_template_filter(sanitized_html, "sanitized_html")
+        timing.init_app(app)
     if "events" in parts:
         app.register_blueprint(live.bp)
         app.extensions["live_relay"] = events.Relay(rt.redis)

@@ -88,7 +88,7 @@ def index():
     template = "queue_rows.html" if request.args.get("partial") else "cases.html"
     return render_template(template, cases=page.cases, next_page=page.next, first_page=not request.args.get("after"),
                            calls=waiting, status=status, queue=queue, assignee=assignee, queues=QUEUES,
-                           now=clock.now(), form=FlaskForm())
+                           now=clock.now(), sla_state=routing.sla_state, form=FlaskForm())
 
 
 @bp.post("/calls/<int:call_id>/take")
@@ -325,8 +325,10 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     if member is not None:
         booking = routing.current_booking(session, member.id)
     others = [c for c in case.contact.cases if c.id != case.id and can_see(current_user, c)]
+    now = clock.now()
     return render_template(
-        "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline,
+        "case.html", case=case, now=now, sla=routing.sla_state(case, now),
+        reply_channel=outbound.reply_channel(case), timeline=timeline,
         decision=_decision(case), highlighted=highlighted,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
