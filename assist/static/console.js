@@ -37,11 +37,6 @@
     });
   });
 
-  // A checklist item is saved as soon as it is ticked (no inline handler: the CSP allows none).
-  document.querySelectorAll("input.submit-on-change").forEach((input) => {
-    input.addEventListener("change", () => input.form.submit());
-  });
-
   // Count down on the service's clock, not the browser's: the page says what time the server read.
   const queueTable = document.getElementById("queue");
   const skew = queueTable && queueTable.dataset.now ? Date.parse(queueTable.dataset.now) - Date.now() : 0;
