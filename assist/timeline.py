@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from assist.models import Case, Event, Message, Note, User
 
@@ -131,7 +131,7 @@ def since(session: Session, case: Case, cursor: Cursor,
     # The audit events first: any change they tell of was committed before the rows are read below, so a
     # message is never shown older than the event that moves the cursor past it.
     events = session.scalars(select(Event).where(Event.case_id == case.id, Event.id > cursor.event)
-                             .order_by(Event.id)).all()
+                             .options(selectinload(Event.actor)).order_by(Event.id)).all()
     messages = session.scalars(select(Message).where(Message.case_id == case.id, Message.id > cursor.message)
                                .order_by(Message.id)).all()
     notes = session.scalars(select(Note).where(Note.case_id == case.id, Note.id > cursor.note)
