@@ -146,12 +146,17 @@ def note(session: Session, case: Case, text: str, *, author: User | None, kind: 
     return added
 
 
-def tick(session: Session, case: Case, item: int, *, actor: User) -> bool:
-    """Tick (or untick) an item of the playbook's checklist; return whether it is ticked now."""
-    done = set(case.checklist_done or []) ^ {item}
-    case.checklist_done = sorted(done)
-    audit.record(session, "case.checklist", actor=actor, case=case, item=item, done=item in done)
-    return item in done
+def tick(session: Session, case: Case, item: int, *, done: bool, actor: User) -> bool:
+    """Set an item of the playbook's checklist ticked (done) or not, as the agent saw it; return whether that
+    changed it. Never a toggle: a colleague ticking an item someone already ticked leaves it ticked.
+    """
+    session.refresh(case, with_for_update=True)  # two items ticked at once: neither write loses the other
+    ticked = set(case.checklist_done or [])
+    if (item in ticked) == done:
+        return False
+    case.checklist_done = sorted(ticked | {item} if done else ticked - {item})
+    audit.record(session, "case.checklist", actor=actor, case=case, item=item, done=done)
+    return True
 
 
 def set_status(session: Session, case: Case, status: CaseStatus, *, actor: User) -> None:

@@ -63,8 +63,9 @@ def merge_unverified(session: Session, contact: Contact, *, actor: User) -> Cont
         message.contact = target
     for call in session.scalars(select(Call).where(Call.contact_id == contact.id)):
         call.contact_id = target.id
-    audit.record(session, "contact.merged", actor=actor, contact_id=target.id, merged_contact_id=contact.id,
-                 cases=[case.id for case in moved])
+    for case in moved:  # on each case (an unverified contact has one at least), so its activity trail shows it
+        audit.record(session, "contact.merged", actor=actor, case=case, contact_id=target.id,
+                     merged_contact_id=contact.id, cases=[c.id for c in moved])
     session.flush()
     session.delete(contact)
     return target

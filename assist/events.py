@@ -27,6 +27,11 @@ STREAMS_PER_USER = 5  # open consoles (tabs) one user may have live at once
 STREAM_LEASE = 60  # seconds a stream's slot lasts unless renewed
 
 
+# Events only an open case page listens to (who is on it, a delivery status): the stream names them (the "event:"
+# field of server-sent events), so the queue, which refreshes its rows on every unnamed event, ignores them.
+CASE_PAGE_KINDS = frozenset({"viewers", "delivery"})
+
+
 def publish(kind: str, **data) -> None:
     """Tell the consoles something changed (ids, and the case's queue and assignee, which decide who may see it:
     assist.access.event_visible); the browser fetches what it may see."""

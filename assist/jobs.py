@@ -38,14 +38,15 @@ def send_message(message_id: int) -> str | None:
         message.error = "the send was cut off after it was handed over: it may have been sent"
         audit.record(session, "message.send_unconfirmed", case=message.case, message=message,
                      attempt=message.attempts)
-        session.commit()
+        outbound.commit_delivery(session, message)
         log.error("send of message %s was cut off after the hand-over; not sent again", message.id)
         return None
     if message.delivery_status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
         return message.channel_id  # already sent by an earlier run of this job
     if message.contact.opted_out:
         message.delivery_status = DeliveryStatus.SUPPRESSED
-        session.commit()
+        audit.record(session, "message.suppressed", case=message.case, message=message)
+        outbound.commit_delivery(session, message)
         return None
 
     sender = SENDERS.get(Channel(message.channel))
@@ -86,7 +87,7 @@ def send_message(message_id: int) -> str | None:
     if message.author_id is not None and case is not None and case.first_response_at is None:
         case.first_response_at = message.created_at  # answered when the agent wrote it, now that it went out
     audit.record(session, "message.sent", case=message.case, message=message, attempt=message.attempts)
-    session.commit()
+    outbound.commit_delivery(session, message)
     log.info("sent message %s to %s as %s", message.id, mask(message.recipient), sid)
     return sid
 
@@ -119,7 +120,7 @@ def _record_failure(session, message: Message, error: str, *, reason: str, final
     message.error = error[:500]
     audit.record(session, "message.send_failed", case=message.case, message=message,
                  attempt=message.attempts, final=final, error=message.error)
-    session.commit()
+    outbound.commit_delivery(session, message)
     log.warning("send of message %s failed (attempt %s, final=%s): %s", message.id, message.attempts, final, reason)
 
 

@@ -68,6 +68,14 @@ def queue_send(session: Session, message: Message) -> None:
                retry=True)
 
 
+def commit_delivery(session: Session, message: Message) -> None:
+    """Commit a change of message's delivery status, telling the case pages that show it (assist.events)."""
+    case = message.case
+    if case is not None:
+        outbox.event(session, "delivery", case_id=case.id, message_id=message.id, queue=case.queue,
+                     assignee_id=case.assignee_id)
+    outbox.commit(session)
+
 
 def twilio_client() -> "Client":
     """A Twilio REST client; in sandbox mode it talks to the service's own fake of the API."""
@@ -119,5 +127,7 @@ def record_delivery_status(session: Session, report: StatusReport) -> Message | 
             record_opt_out(session, message.contact, source=f"Twilio error {report.error_code}")
         audit.record(session, "message.status", case=message.case, message=message, status=status.value,
                      error_code=report.error_code)
-    session.commit()
+        commit_delivery(session, message)
+    else:
+        session.commit()
     return message

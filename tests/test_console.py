@@ -150,7 +150,7 @@ def test_claim_status_and_checklist(client, login, live_server, session):
     agent = login(UserRole.AGENT, queues=[case.queue])
     token = csrf_token(client.get(f"/cases/{case.id}").get_data(as_text=True))
     client.post(f"/cases/{case.id}/claim", data={"csrf_token": token})
-    client.post(f"/cases/{case.id}/checklist/0", data={"csrf_token": token})
+    client.post(f"/cases/{case.id}/checklist/0", data={"done": "1", "csrf_token": token})
     client.post(f"/cases/{case.id}/status", data={"status": "pending", "csrf_token": token})
     session.expire_all()
     case = session.get(Case, case.id)

@@ -109,11 +109,6 @@
     });
   }
 
-  // A checklist item is saved as soon as it is ticked (no inline handler: the CSP allows none).
-  document.querySelectorAll("input.submit-on-change").forEach((input) => {
-    input.addEventListener("change", () => input.form.submit());
-  });
-
   // -- a case page tells the queue's tabs it was opened: its alert has been seen ------------------------------
   const OPENED_KEY = "assist.case-opened";
   const caseHeader = document.getElementById("case-header");

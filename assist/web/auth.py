@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 
 import redis
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -27,13 +27,22 @@ LOGIN_KEY = "login"  # the Flask session's key for the login session's token (as
 login_manager.blueprint_login_views = {"live": None}  # type: ignore[dict-item]  # None: answer 401
 
 
+def passive(view):
+    """Mark a view that a page calls by itself (a heartbeat, a live update): it is not the user's activity, so a
+    console left open still idles out. Put it above role_required."""
+    view.passive = True
+    return view
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """The user of this cookie's login session, if it is still open on the server (every request that looks
     at the user checks it: a copy of the cookie is worth nothing once the session has ended)."""
     token = session.get(LOGIN_KEY)
     idle = timedelta(minutes=runtime.settings().session_idle_minutes)
-    user = logins.resume(db.session(), token, runtime.now(), idle) if token else None
+    by_itself = getattr(current_app.view_functions.get(request.endpoint or ""), "passive", False)
+    look_up = logins.user_of if by_itself else logins.resume  # user_of does not count as a use of the login
+    user = look_up(db.session(), token, runtime.now(), idle) if token else None
     if db.session().dirty:  # last_seen_at (at most once a minute), or the session's end
         db.session().commit()
     if user is not None and str(user.id) == user_id:

@@ -1,8 +1,11 @@
 """The agents' console: the live queue, and a case with its timeline, triage, suggestions, notes and escalation."""
 
+import logging
+import time
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import redis
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -21,14 +24,18 @@ from assist import (
     playbook_versions,
     playbooks,
     routing,
+    timeline,
     users,
+    viewers,
 )
 from assist.access import can_see, may_see, sees_all
 from assist.errors import NotSendable, StaleReply, Taken
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
-from assist.web.auth import role_required
-from assist.web.helpers import flash_redirect, get_or_404, same_site, visible_case_or_404, whole_number
+from assist.web.auth import passive, role_required
+from assist.web.helpers import flash_redirect, get_or_404, same_site, visible_case_or_404, wants_json, whole_number
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
 
@@ -158,10 +165,13 @@ def claim(case_id: int):
         cases.claim(session, case, current_user, take_over=request.form.get("take_over") == "1")
     except Taken as exc:
         session.rollback()
-        flash(f"Not assigned to you: {exc.assignee} has this case. Take it over only if you mean to.", "error")
+        error = f"Not assigned to you: {exc.assignee} has this case. Take it over only if you mean to."
+        if wants_json():
+            return jsonify(error=error), 409  # the page shows the take-over button once it has updated
+        flash(error, "error")
         return _case_page(case, status=409)
     cases.done(session, case)
-    return redirect(url_for("web.case", case_id=case.id))
+    return _done(case, "The case is yours.")
 
 
 @bp.post("/cases/<int:case_id>/assign")
@@ -173,10 +183,10 @@ def assign(case_id: int):
     user_id = whole_number(request.form.get("user_id"), "user_id")
     teammate = next((u for u in cases.teammates(session, case.queue) if u.id == user_id), None)
     if teammate is None:
-        abort(400, f"user_id must be an active member of the {case.queue} queue")
+        return _refused(f"user_id must be an active member of the {case.queue} queue")
     cases.assign(session, case, teammate, reason="lead", actor=current_user)
     cases.done(session, case)
-    return flash_redirect(f"Assigned to {teammate.name}.", "web.case", case_id=case.id)
+    return _done(case, f"Assigned to {teammate.name}.")
 
 
 # -- a case --------------------------------------------------------------------------------------
@@ -217,10 +227,13 @@ def note(case_id: int):
     case = visible_case_or_404(case_id)
     form = NoteForm()
     if not form.validate():
+        if wants_json():
+            return _refused(" ".join(f"{form[name].label.text}: {error}" for name, errors in form.errors.items()
+                                     for error in errors))
         return _case_page(case, note_form=form, status=400)
     cases.note(db.session(), case, form.text.data, author=current_user)
     cases.done(db.session(), case)
-    return redirect(url_for("web.case", case_id=case.id))
+    return _done(case, "Note added.")
 
 
 @bp.post("/cases/<int:case_id>/status")
@@ -229,10 +242,10 @@ def change_status(case_id: int):
     case = visible_case_or_404(case_id)
     form = StatusForm()
     if not form.validate():
-        abort(400)
+        return _refused(f"status must be one of {', '.join(s.value for s in CaseStatus)}")
     cases.set_status(db.session(), case, CaseStatus(form.status.data), actor=current_user)
     cases.done(db.session(), case)
-    return redirect(url_for("web.case", case_id=case.id))
+    return _done(case, f"Status: {case.status.value}.")
 
 
 @bp.post("/cases/<int:case_id>/merge-contact")
@@ -253,10 +266,23 @@ def merge_contact(case_id: int):
 @bp.post("/cases/<int:case_id>/checklist/<int:item>")
 @role_required(UserRole.AGENT)
 def tick(case_id: int, item: int):
+    """Set a checklist item ticked or not as the agent's box shows it (done=1 or 0), never toggled: a colleague's
+    tick of an item already ticked leaves it ticked."""
     case = visible_case_or_404(case_id)
-    cases.tick(db.session(), case, item, actor=current_user)
+    # A box's form sends a hidden done=0 and, when ticked, done=1 after it: the last one is the box's state.
+    sent = request.form.getlist("done")[-1:]
+    if sent not in (["0"], ["1"]):
+        return _refused("done must be 0 or 1")
+    decision = _decision(case)
+    checklist = decision.checklist if decision else []
+    if item >= len(checklist):
+        return _refused(f"the checklist of this case has {len(checklist)} items, numbered from 0")
+    done = sent == ["1"]
+    changed = cases.tick(db.session(), case, item, done=done, actor=current_user)
     cases.done(db.session(), case)
-    return redirect(url_for("web.case", case_id=case.id))
+    state = "ticked" if done else "not ticked"
+    said = f"“{checklist[item]}” is {state} now." if changed else f"“{checklist[item]}” was {state} already."
+    return _done(case, said, checklist=case.checklist_done)
 
 
 @bp.route("/cases/<int:case_id>/escalate", methods=["GET", "POST"])
@@ -315,11 +341,30 @@ def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]
     return [p for p in pieces if p[0]]
 
 
+def _done(case: Case, message: str, **data):
+    """Answer an action done on case: JSON for the page's own fetch (the page updates in place, drafts kept),
+    else the case page again, showing message."""
+    if wants_json():
+        return jsonify(message=message, **data)
+    return flash_redirect(message, "web.case", case_id=case.id)
+
+
+def _refused(error: str, status: int = 400):
+    """Refuse an action: JSON for the page's own fetch, else the error page."""
+    if wants_json():
+        return jsonify(error=error), status
+    abort(status, error)
+
+
+def _teammates(case: Case) -> list:
+    """Whom the user may assign case to: its queue's people for a lead, nobody for an agent."""
+    return cases.teammates(db.session(), case.queue) if current_user.has_role(UserRole.LEAD) else []
+
+
 def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200):
     session = db.session()
-    notes = briefs.notes_of(session, case)
-    timeline = sorted([("message", m.created_at, m) for m in case.messages]
-                      + [("note", n.created_at, n) for n in notes], key=lambda entry: entry[1])
+    decision = _decision(case)
+    entries, cursor = timeline.of(session, case, decision.checklist if decision else [])
     member = case.contact.member
     booking = None
     if member is not None:
@@ -328,11 +373,66 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     now = clock.now()
     return render_template(
         "case.html", case=case, now=now, sla=routing.sla_state(case, now),
-        reply_channel=outbound.reply_channel(case), timeline=timeline,
-        decision=_decision(case), highlighted=highlighted,
+        reply_channel=outbound.reply_channel(case), timeline=entries, after=str(cursor),
+        decision=decision, highlighted=highlighted,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
         status_form=StatusForm(data={"status": case.status.value}),
-        csrf_form=FlaskForm(),
-        teammates=cases.teammates(session, case.queue) if current_user.has_role(UserRole.LEAD) else [],
+        csrf_form=FlaskForm(), teammates=_teammates(case),
     ), status
+
+
+# -- the live case page: who else is on it, and what changed -------------------------------------------------
+
+VIEWER_STATES = ("viewing", "left", *viewers.DRAFTS)
+
+
+@bp.post("/cases/<int:case_id>/viewers")
+@passive
+@role_required(UserRole.AGENT)
+def viewing(case_id: int):
+    """A case page says its user is on the case (state "viewing"), typing a "reply" or a "note", or has "left";
+    the answer lists the others on it. Without Redis there is no presence: 503, and the page works on."""
+    case = visible_case_or_404(case_id)
+    state = request.form.get("state", "viewing")
+    if state not in VIEWER_STATES:
+        abort(400, f"state must be one of {', '.join(VIEWER_STATES)}")
+    try:
+        if state == "left":
+            viewers.left(case, current_user)
+            here = []
+        else:
+            here = viewers.here(case, current_user, typing=None if state == "viewing" else state)
+    except redis.RedisError as exc:
+        log.warning("who is on a case is unknown: Redis failed (%s)", type(exc).__name__)
+        return jsonify(error="presence is unavailable"), 503
+    now = time.time()
+    return jsonify(others=[v.to_dict(now) for v in here if v.user_id != current_user.id],
+                   heartbeat=viewers.HEARTBEAT)
+
+
+@bp.get("/cases/<int:case_id>/updates")
+@passive
+@role_required(UserRole.AGENT)
+def updates(case_id: int):
+    """What a page that has shown the case up to the cursor `after` lacks: the timeline entries added and the
+    messages changed since (rendered as the page renders them), the next cursor, and the case's status, assignee,
+    checklist and claim buttons now."""
+    case = visible_case_or_404(case_id)
+    try:
+        cursor = timeline.Cursor.parse(request.args.get("after", ""))
+    except ValueError as exc:
+        abort(400, str(exc))
+    decision = _decision(case)
+    new, changed, cursor = timeline.since(db.session(), case, cursor, decision.checklist if decision else [])
+
+    def rendered(entry: timeline.Entry) -> str:
+        return render_template("_timeline_item.html", kind=entry.kind, at=entry.at, item=entry.item, case=case,
+                               highlighted=highlighted)
+
+    return jsonify(
+        entries=[{"html": rendered(e), "message": None} for e in new]
+        + [{"html": rendered(e), "message": e.item.id} for e in changed],
+        after=str(cursor), status=case.status.value, assignee=case.assignee.name if case.assignee else None,
+        checklist=case.checklist_done or [],
+        claim=render_template("_case_claim.html", case=case, csrf_form=FlaskForm(), teammates=_teammates(case)))

@@ -1,12 +1,12 @@
 """What every view needs: a row or 404, a case its user may see or 404, a bounded parameter or 400, a
-same-site redirect target, and a message shown after a redirect."""
+same-site redirect target, a message shown after a redirect, and whether to answer JSON."""
 
 import re
 import string
 from datetime import date
 from urllib.parse import urlsplit
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
@@ -30,6 +30,11 @@ def visible_case_or_404(case_id: int, user: User | None = None) -> Case:
     if case is None or not access.can_see(user or current_user, case):
         abort(404)
     return case
+
+
+def wants_json() -> bool:
+    """Whether the request asks for JSON (a page's own fetch, which updates the page in place) rather than a page."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
 def flash_redirect(message: str, endpoint: str, *, category: str = "info", **values) -> Response:

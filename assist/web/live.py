@@ -74,12 +74,19 @@ def _relay(rt: runtime.Runtime, user: User, login: str, stream_id: str, inbox: q
                 return
             user = reloaded
         if item is not None and access.event_visible(user, item[0]):
-            yield f"data: {item[1]}\n\n"
+            yield _message(*item)
         if now - beat >= HEARTBEAT:
             beat = now
             with runtime.bind(rt):
                 live_events.renew_stream(user.id, stream_id)
             yield ": keep-alive\n\n"
+
+
+def _message(event: dict, data: str) -> str:
+    """One server-sent event: named after its kind if only a case page listens to it (assist.events)."""
+    if event.get("kind") in live_events.CASE_PAGE_KINDS:
+        return f"event: {event['kind']}\ndata: {data}\n\n"
+    return f"data: {data}\n\n"
 
 
 def _logged_in_user(rt: runtime.Runtime, login: str) -> User | None:
