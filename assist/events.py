@@ -22,7 +22,10 @@ from assist import background
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "console:events"
+# Pub/sub ignores the Redis database (SELECT): every channel name carries it, so services sharing one Redis server
+# on databases of their own (or two test workers) never hear each other's events.
+CHANNEL = "console:{db}:events"
+USER_CHANNEL = "console:{db}:user:"  # + a user's id: the channel that tells their streams to end
 STREAMS_PER_USER = 5  # open consoles (tabs) one user may have live at once
 STREAM_LEASE = 60  # seconds a stream's slot lasts unless renewed
 
@@ -35,19 +38,27 @@ CASE_PAGE_KINDS = frozenset({"viewers", "delivery"})
 def publish(kind: str, **data) -> None:
     """Tell the consoles something changed (ids, and the case's queue and assignee, which decide who may see it:
     assist.access.event_visible); the browser fetches what it may see."""
-    background.connection().publish(CHANNEL, json.dumps({"kind": kind, **data}))
+    connection = background.connection()
+    connection.publish(channel(connection), json.dumps({"kind": kind, **data}))
 
 
-USER_CHANNEL = "console:user:"  # + a user's id: the channel that tells their streams to end
+def channel(connection: redis.Redis) -> str:
+    """The events channel of the database connection uses."""
+    return CHANNEL.format(db=_database(connection))
 
 
-def user_channel(user_id: int) -> str:
-    return f"{USER_CHANNEL}{user_id}"
+def user_channel(connection: redis.Redis, user_id: int) -> str:
+    return USER_CHANNEL.format(db=_database(connection)) + str(user_id)
+
+
+def _database(connection: redis.Redis) -> int:
+    return int(connection.connection_pool.connection_kwargs.get("db") or 0)
 
 
 def end_streams(user_id: int) -> None:
     """End the open streams of a user (logged out): each ends at once, wherever it runs."""
-    background.connection().publish(user_channel(user_id), "end")
+    connection = background.connection()
+    connection.publish(user_channel(connection, user_id), "end")
 
 
 def _slots(user_id: int) -> str:
@@ -126,8 +137,9 @@ class Relay:
             with redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class,
                                                         **pool.connection_kwargs)) as client, \
                     client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                pubsub.subscribe(CHANNEL)
-                pubsub.psubscribe(f"{USER_CHANNEL}*")
+                events, users = channel(client), USER_CHANNEL.format(db=_database(client))
+                pubsub.subscribe(events)
+                pubsub.psubscribe(f"{users}*")
                 subscribed.set()
                 while True:
                     message = pubsub.get_message(timeout=1.0)
@@ -137,7 +149,7 @@ class Relay:
                             return
                         listeners = list(self._listeners.items())
                     if message is not None:
-                        self._hand_out(message, listeners)
+                        self._hand_out(message, listeners, events, users)
         except redis.RedisError as exc:
             log.warning("live events: Redis failed (%s); the streams end and their browsers reconnect", exc)
             with self._lock:
@@ -149,16 +161,16 @@ class Relay:
             subscribed.set()
 
     @staticmethod
-    def _hand_out(message: dict, listeners: list[tuple[queue.Queue, int]]) -> None:
-        channel = message["channel"].decode()
-        if channel == CHANNEL:
+    def _hand_out(message: dict, listeners: list[tuple[queue.Queue, int]], events: str, users: str) -> None:
+        name = message["channel"].decode()
+        if name == events:
             data = message["data"].decode()
             item = (json.loads(data), data)
             for inbox, _ in listeners:
                 _offer(inbox, item)
         else:
             for inbox, user_id in listeners:
-                if channel == user_channel(user_id):
+                if name == f"{users}{user_id}":
                     _offer(inbox, END)
 
 

@@ -231,7 +231,7 @@ def test_a_delivery_status_is_told_to_the_case_pages(twilio, session, redis_conn
     reply = outbound.create_reply(session, case, "We are on it.")
     session.commit()
     with redis_connection.pubsub(ignore_subscribe_messages=True) as pubsub:
-        pubsub.subscribe(events.CHANNEL)
+        pubsub.subscribe(events.channel(redis_connection))
         pubsub.get_message(timeout=1)  # the subscription's confirmation
         assert twilio.post(f"/twilio/sms/status?message={reply.id}",
                            load_fixture("sms/status_delivered.json")).status_code == 204

@@ -290,3 +290,22 @@ def test_open_consoles_never_hold_up_twilios_webhooks(app, database_url, tmp_pat
             stream.socket.close()
         for process in processes:
             process.stop()
+
+
+def test_services_on_other_databases_of_one_redis_never_hear_each_others_events(redis_connection):
+    """Pub/sub ignores the database: the channel names carry it instead."""
+    pool = redis_connection.connection_pool
+    ours = redis_connection
+    theirs = redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **{
+        **pool.connection_kwargs, "db": (pool.connection_kwargs.get("db", 0) + 1) % 16}))
+    relay = events.Relay(lambda: ours)
+    inbox = relay.listen(user_id=7)
+    try:
+        theirs.publish(events.channel(theirs), '{"kind": "case", "case_id": 1}')
+        theirs.publish(events.user_channel(theirs, 7), "end")
+        ours.publish(events.channel(ours), '{"kind": "case", "case_id": 2}')
+        assert inbox.get(timeout=5)[0] == {"kind": "case", "case_id": 2}  # ours, and nothing of theirs before it
+        assert inbox.empty()
+    finally:
+        relay.forget(inbox)
+        theirs.close()
