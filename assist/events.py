@@ -133,9 +133,9 @@ class Relay:
         try:
             # A connection of its own: the runtime closing its client (as the demo exits) must not pull the
             # socket from under this thread while it reads.
-            pool = self._connection().connection_pool
-            with redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class,
-                                                        **pool.connection_kwargs)) as client, \
+            shared = self._connection().connection_pool
+            own = type(shared)(connection_class=shared.connection_class, **shared.connection_kwargs)
+            with contextlib.closing(own), redis.Redis(connection_pool=own) as client, \
                     client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 events, users = channel(client), USER_CHANNEL.format(db=_database(client))
                 pubsub.subscribe(events)

@@ -308,4 +308,7 @@ def test_services_on_other_databases_of_one_redis_never_hear_each_others_events(
         assert inbox.empty()
     finally:
         relay.forget(inbox)
-        theirs.close()
+        theirs.connection_pool.disconnect()
+        deadline = time.monotonic() + 5
+        while relay._running and time.monotonic() < deadline:  # its subscription closes with its last listener
+            time.sleep(0.1)
