@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         auth,
         console,
         dashboard,
+        files,
         headers,
         live,
         playbooks,
@@ -83,7 +84,8 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         for blueprint in (sms.bp, voice.bp, api.bp):
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
-        for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp, tokens.bp):
+        for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
+                          tokens.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
