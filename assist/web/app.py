@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         sandbox,
         sms,
         throttle,
+        timeline,
         tokens,
         voice,
     )
@@ -91,6 +92,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
             app.register_blueprint(sandbox.bp)
             csrf.exempt(sandbox.bp)  # the fake of Twilio's REST API: basic auth, as Twilio's
         app.add_template_filter(sanitized_html, "sanitized_html")
+        timeline.init_app(app)
     if "events" in parts:
         app.register_blueprint(live.bp)
         app.extensions["live_relay"] = events.Relay(rt.redis)

@@ -300,26 +300,12 @@ def ago(at: datetime) -> str:
     return f"{round(seconds / 3600)} h"
 
 
-def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]]:
-    """Split text into (piece, evidence or None) so the template can mark the evidence (escaped)."""
-    marks = sorted((e for e in evidence if 0 <= e["start"] < e["end"] <= len(text)), key=lambda e: e["start"])
-    pieces: list[tuple[str, dict | None]] = []
-    at = 0
-    for e in marks:
-        if e["start"] < at:
-            continue  # overlapping evidence: the first one is marked
-        pieces.append((text[at:e["start"]], None))
-        pieces.append((text[e["start"]:e["end"]], e))
-        at = e["end"]
-    pieces.append((text[at:], None))
-    return [p for p in pieces if p[0]]
-
-
 def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200):
     session = db.session()
     notes = briefs.notes_of(session, case)
     timeline = sorted([("message", m.created_at, m) for m in case.messages]
-                      + [("note", n.created_at, n) for n in notes], key=lambda entry: entry[1])
+                      + [("note", n.created_at, n) for n in notes]
+                      + [("call", c.created_at, c) for c in calls.of_case(session, case)], key=lambda entry: entry[1])
     member = case.contact.member
     booking = None
     if member is not None:
@@ -327,7 +313,7 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     others = [c for c in case.contact.cases if c.id != case.id and can_see(current_user, c)]
     return render_template(
         "case.html", case=case, reply_channel=outbound.reply_channel(case), timeline=timeline,
-        decision=_decision(case), highlighted=highlighted,
+        decision=_decision(case),
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
         status_form=StatusForm(data={"status": case.status.value}),
