@@ -538,15 +538,15 @@ def recording(session: Session, form: Mapping[str, str]) -> None:
     def apply():
         case = case_of(session, call)
         duration = _seconds(form.get("RecordingDuration"))
-        if form.get("RecordingStatus") == "absent" or duration == 0 or not form.get("RecordingUrl"):
+        sid = voice.recording_sid(form)
+        if form.get("RecordingStatus") == "absent" or duration == 0 or sid is None:
             session.add(Note(case_id=case.id, kind="voicemail", text="The caller left no message (no recording)."))
             audit.record(session, "call.recording_absent", case=case, call_sid=call.call_sid)
             return
-        message = _latest_message(session, call)
-        if message is not None:
-            message.attachments = [*message.attachments, vars(voice.recording_attachment(form))]
-        session.add(Note(case_id=case.id, kind="voicemail",
-                         text=f"Voicemail, {duration} s: {form.get('RecordingUrl')}"))
+        # Kept on the call, which the case page shows with a player; not on the caller's latest message (their
+        # words at the greeting), where it read as a second copy of the voicemail's transcript.
+        call.recording_sid, call.recording_duration = sid, duration
+        session.add(Note(case_id=case.id, kind="voicemail", text=f"Voicemail, {duration} s."))
         audit.record(session, "call.recording", case=case, call_sid=call.call_sid, duration=duration)
 
     callback_once(session, key, apply)

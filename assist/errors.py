@@ -6,8 +6,9 @@ from datetime import datetime
 
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
-__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "ForeignCallback", "ImportFailed",
-           "InvalidAddress", "NotSendable", "PortBusy", "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
+__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "FetchFailed", "ForeignCallback",
+           "ImportFailed", "InvalidAddress", "NotKept", "NotSendable", "PortBusy", "SendFailed", "StaleReply", "Taken",
+           "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -40,6 +41,15 @@ class ImportFailed(AssistError):
 
 class SendFailed(AssistError):
     """The carrier refused or failed to take an outbound message."""
+
+
+class NotKept(AssistError):
+    """A file a customer sent or left is not to be had: its content was never kept, or its keeper (Twilio) no
+    longer has it."""
+
+
+class FetchFailed(AssistError):
+    """Twilio did not hand over a file it keeps: no answer in time, or an error."""
 
 
 class ForeignCallback(AssistError):

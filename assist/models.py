@@ -473,6 +473,9 @@ class Call(Base):
     answered_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))  # answered, voicemail, abandoned, …
     duration: Mapped[int | None] = mapped_column(Integer)  # seconds, from Twilio's status callback
+    # The caller's voicemail, kept by Twilio: the console plays it through its own authenticated route.
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_duration: Mapped[int | None] = mapped_column(Integer)  # seconds
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -77,15 +77,23 @@ def commit_delivery(session: Session, message: Message) -> None:
     outbox.commit(session)
 
 
+TWILIO_API = "https://api.twilio.com"  # Twilio's own REST API
+
+
+def twilio_api_url() -> str:
+    """The base URL of Twilio's REST API: TWILIO_API_URL, else the service's own fake in sandbox mode, else
+    Twilio's."""
+    rt = runtime.current()
+    settings = rt.settings
+    return settings.twilio_api_url or (f"{rt.base_url()}/sandbox/twilio" if settings.sandbox else TWILIO_API)
+
+
 def twilio_client() -> "Client":
     """A Twilio REST client; in sandbox mode it talks to the service's own fake of the API."""
     from twilio.rest import Client  # imported when first needed: it takes a while
-    rt = runtime.current()
-    settings = rt.settings
+    settings = runtime.settings()
     client = Client(settings.account_sid, settings.auth_token)
-    api_url = settings.twilio_api_url or (f"{rt.base_url()}/sandbox/twilio" if settings.sandbox else None)
-    if api_url:
-        client.api.base_url = api_url
+    client.api.base_url = twilio_api_url()
     return client
 
 

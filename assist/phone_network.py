@@ -9,12 +9,17 @@ an agent who picks up and presses 1, one who never answers, a phone whose voicem
 Time is simulated: waiting in a queue advances by the seconds of what the caller hears.
 """
 
+import io
 import json
+import math
 import secrets
+import struct
+import wave
 import xml.etree.ElementTree as ET  # nosec B405  # parses only the service's own TwiML answers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import requests
 from twilio.rest import Client
 
 from assist.sandbox import own_url
@@ -23,6 +28,23 @@ from channels.voice import seconds_of_speech
 
 API_VERSION = "2010-04-01"
 WAIT_LOOPS = 200  # a waitUrl that never ends the wait is a bug: stop after this many answers
+RECORDING_TIMEOUT = 15  # seconds
+# A recording as Twilio keeps it: WAV, 8 kHz, 16-bit, mono.
+RECORDING_RATE, TONE_HZ, TONE_LOUDNESS = 8000, 400, 3000
+
+
+def tone(seconds: int) -> bytes:
+    """A quiet 400 Hz tone of seconds as Twilio's WAV: what a simulated caller says into the voicemail."""
+    samples = RECORDING_RATE // TONE_HZ
+    period = b"".join(struct.pack("<h", round(TONE_LOUDNESS * math.sin(2 * math.pi * i / samples)))
+                      for i in range(samples))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as recording:
+        recording.setnchannels(1)
+        recording.setsampwidth(2)
+        recording.setframerate(RECORDING_RATE)
+        recording.writeframes(period * (TONE_HZ * max(seconds, 1)))
+    return out.getvalue()
 
 
 @dataclass
@@ -174,13 +196,16 @@ class Leg:
         self.fetch(action, extra)
 
     def leave_message(self, seconds: int = 14, transcript: str | None = "", *, transcription_fails: bool = False,
-                      absent: bool = False) -> None:
-        """Record a message and hang up; Twilio then posts the recording and transcription callbacks."""
+                      absent: bool = False, audio: bytes | None = None) -> None:
+        """Record a message (audio, else a tone of seconds) and hang up; Twilio keeps the recording, then posts
+        the recording and transcription callbacks."""
         self._expect("recording")
         verb = self.recording
         rec_sid = "RE" + secrets.token_hex(16)
         rec_url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.base['AccountSid']}/Recordings/{rec_sid}"
         duration = "0" if absent else str(seconds)
+        if not absent:
+            self.network.keep_recording(rec_sid, tone(seconds) if audio is None else audio)
         self.fetch(verb.get("action"), {"RecordingUrl": rec_url, "RecordingDuration": duration,
                                         "RecordingSid": rec_sid, "Digits": "hangup"}, run=False)
         self.end()
@@ -403,6 +428,15 @@ class Network:
         caller.bridged_to = other.bridged_to = None
         caller.fetch(caller.dial_action, {"DialCallStatus": "completed", "DialCallDuration": "60",
                                           "DialBridged": "true"})
+
+    def keep_recording(self, sid: str, audio: bytes) -> None:
+        """Keep a caller's recording where Twilio keeps it: the sandbox's fake API, which serves it to the
+        service as Twilio's API does."""
+        url = f"{self.base_url}/sandbox/twilio/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}.wav"
+        response = requests.put(url, data=audio, auth=(self.account_sid, self.auth_token),
+                                headers={"Content-Type": "audio/x-wav"}, timeout=RECORDING_TIMEOUT)
+        if response.status_code != 201:
+            raise CallFailed(f"the sandbox did not keep the recording: {response.status_code} {response.text[:300]}")
 
     # -- calls the service placed through the REST API -----------------------------------------------------------
 

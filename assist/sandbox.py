@@ -19,7 +19,10 @@ CALLS_KEY = "sandbox:twilio:calls"  # sids, newest first
 CALL_KEY = "sandbox:twilio:call:{sid}"  # the resource, as JSON
 CALL_STATUSES = {"queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"}
 EMAIL_KEY = "sandbox:email:messages"
+FILE_KEY = "sandbox:twilio:file:{path}"  # a recording or an MMS medium, by its API path
 KEEP = 1000  # messages (and calls, and emails) kept
+FILE_SECONDS = 7 * 24 * 3600  # how long a recording or medium is kept
+MAX_FILE = 5 * 1024 * 1024  # bytes: Twilio's limit for an MMS medium
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
@@ -134,6 +137,23 @@ def set_call_status(connection, sid: str, status: str) -> None:
         call = json.loads(raw)
         call["status"] = status
         save_call(connection, call)
+
+
+def keep_file(connection, path: str, content_type: str, data: bytes) -> None:
+    """Keep a file as Twilio keeps recordings and MMS media, for the fake API to serve at path."""
+    if len(data) > MAX_FILE:
+        raise ValueError(f"the sandbox keeps files of at most {MAX_FILE} bytes")
+    key = FILE_KEY.format(path=path)
+    with connection.pipeline() as pipe:
+        pipe.hset(key, mapping={"content_type": content_type, "data": data})
+        pipe.expire(key, FILE_SECONDS)
+        pipe.execute()
+
+
+def kept_file(connection, path: str) -> tuple[str, bytes] | None:
+    """The content type and bytes of the file kept at path, if any."""
+    content_type, data = connection.hmget(FILE_KEY.format(path=path), "content_type", "data")
+    return (content_type.decode(), data) if data is not None else None
 
 
 class MailSink:

@@ -119,7 +119,8 @@ def play_call(session: Session, rt, *, from_: str, digits: str | None, speech: s
     caller = network.incoming(from_)
     if digits:
         caller.press(digits)
-    if speech and caller.state == "gathering":
+    told = bool(speech) and caller.state == "gathering"
+    if told:
         caller.say(speech)
     if caller.state == "gathering":  # the menu: leave a message
         caller.press("1")
@@ -130,7 +131,8 @@ def play_call(session: Session, rt, *, from_: str, digits: str | None, speech: s
             caller.wait(10)
             time.sleep(0.3)
     if caller.state == "recording":
-        caller.leave_message(12, speech or "please call me back")
+        # A caller who told the greeting what happened asks for a call back; one who did not, tells it now.
+        caller.leave_message(12, speech if speech and not told else "please call me back")
     elif caller.state == "bridged":
         network.hang_up_bridge(caller) if not caller.waiting else caller.hang_up()
     elif caller.state != "ended":

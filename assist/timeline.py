@@ -1,4 +1,4 @@
-"""A case's timeline as its page shows it: the messages, the internal notes and the activity trail (who took,
+"""A case's timeline as its page shows it: the messages, the calls, the internal notes and the activity trail (who took,
 assigned, ticked, moved or merged it, from the audit trail) in time order; all of it, or what a page that has
 shown up to a cursor has not seen yet.
 
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from assist.models import Case, Event, Message, Note, User
+from assist.models import Call, Case, Event, Message, Note, User
 
 # Audit events that change a message a page shows (its delivery status): the page renders it again.
 MESSAGE_CHANGES = frozenset({"message.sent", "message.status", "message.send_failed", "message.send_unconfirmed",
@@ -23,9 +23,9 @@ MESSAGE_CHANGES = frozenset({"message.sent", "message.status", "message.send_fai
 
 
 class Entry(NamedTuple):
-    kind: str  # "message", "note" or "activity"
+    kind: str  # "message", "call", "note" or "activity"
     at: datetime
-    item: Any  # a Message, a Note or an Activity
+    item: Any  # a Message, a Call, a Note or an Activity
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,15 @@ class Activity:
 
 @dataclass(frozen=True)
 class Cursor:
-    """How far a page has shown its case: the ids of the newest message, note and audit event it has seen."""
+    """How far a page has shown its case: the ids of the newest message, note, audit event and call it has seen."""
 
     message: int = 0
     note: int = 0
     event: int = 0
+    call: int = 0
 
     def __str__(self) -> str:
-        return f"{self.message}.{self.note}.{self.event}"
+        return f"{self.message}.{self.note}.{self.event}.{self.call}"
 
     @classmethod
     def parse(cls, text: str) -> "Cursor":
@@ -57,7 +58,7 @@ class Cursor:
             ValueError: text is not one.
         """
         parts = text.split(".")
-        if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 10 for p in parts):
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 10 for p in parts):
             raise ValueError(f"{text[:40]!r} is not a timeline cursor")
         return cls(*map(int, parts))
 
@@ -136,6 +137,8 @@ def since(session: Session, case: Case, cursor: Cursor,
                                .order_by(Message.id)).all()
     notes = session.scalars(select(Note).where(Note.case_id == case.id, Note.id > cursor.note)
                             .order_by(Note.id)).all()
+    calls = session.scalars(select(Call).where(Call.case_id == case.id, Call.id > cursor.call)
+                            .order_by(Call.id)).all()
     changed_ids = {e.message_id for e in events if e.kind in MESSAGE_CHANGES and e.message_id is not None
                    and e.message_id <= cursor.message}
     changed = session.scalars(select(Message).where(Message.case_id == case.id, Message.id.in_(changed_ids))
@@ -144,11 +147,13 @@ def since(session: Session, case: Case, cursor: Cursor,
     name = _names(session, activity)
     new = sorted([Entry("message", m.created_at, m) for m in messages]
                  + [Entry("note", n.created_at, n) for n in notes]
+                 + [Entry("call", c.created_at, c) for c in calls]
                  + [Entry("activity", e.at, _activity(e, name, checklist)) for e in activity],
                  key=lambda entry: entry.at)
     moved = Cursor(max((m.id for m in messages), default=cursor.message),
                    max((n.id for n in notes), default=cursor.note),
-                   max((e.id for e in events), default=cursor.event))
+                   max((e.id for e in events), default=cursor.event),
+                   max((c.id for c in calls), default=cursor.call))
     return new, [Entry("message", m.created_at, m) for m in changed], moved
 
 

@@ -166,18 +166,7 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "", aut
     if plain is None and html is None and not message.is_multipart():
         plain = _text_of(message)
     full = plain if plain is not None else html_to_text(html or "")
-    attachments = []
-    try:
-        parts = list(message.iter_attachments()) if message.is_multipart() else []
-    except (KeyError, TypeError, AttributeError):
-        parts = []
-    if not message.is_multipart() and message.get_content_maintype() != "text":
-        parts = [message]  # the whole mail is one attachment
-    for part in parts:
-        payload = part.get_payload(decode=True)
-        size = len(payload) if isinstance(payload, bytes) else None
-        name = part.get_filename() or f"attachment.{part.get_content_subtype()}"
-        attachments.append(Attachment(name=name, content_type=part.get_content_type(), size=size))
+    attachments = [attachment for attachment, _ in _attachments(message)]
     references = re.findall(r"<[^<>\s]+>", _header(message, "In-Reply-To") + " " + _header(message, "References"))
     token = CASE_TOKEN.search(subject)
     auth = authentication_results(message, authserv_id)
@@ -191,6 +180,32 @@ def parse_email(raw: bytes, *, recipient: str = "", envelope_from: str = "", aut
         thread_ids=tuple(dict.fromkeys(references)), case_token=int(token.group(1)) if token else None,
         raw={"size": len(raw)},
     )
+
+
+def _attachments(message) -> list[tuple[Attachment, bytes | None]]:
+    """A parsed mail's attachments (the whole mail, when it is one) with their decoded content, if any."""
+    try:
+        parts = list(message.iter_attachments()) if message.is_multipart() else []
+    except (KeyError, TypeError, AttributeError):
+        parts = []
+    if not message.is_multipart() and message.get_content_maintype() != "text":
+        parts = [message]  # the whole mail is one attachment
+    found = []
+    for part in parts:
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else None
+        name = part.get_filename() or f"attachment.{part.get_content_subtype()}"
+        found.append((Attachment(name=name, content_type=part.get_content_type(),
+                                 size=len(content) if content is not None else None), content))
+    return found
+
+
+def attachment_content(raw: bytes, index: int) -> tuple[Attachment, bytes] | None:
+    """The index-th attachment parse_email listed for a raw mail, and its content; None when there is no such
+    attachment or it has no content of its own (a forwarded mail inside the mail)."""
+    found = _attachments(message_from_bytes(raw, policy=policy.default))
+    attachment, content = found[index] if 0 <= index < len(found) else (None, None)
+    return (attachment, content) if attachment is not None and content is not None else None
 
 
 # -- SMTP in ---------------------------------------------------------------------------------------

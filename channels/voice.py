@@ -5,6 +5,7 @@ Every callback URL comes from a `urls(step, **params)` function the caller gives
 answer carries absolute URLs on the service's public base URL.
 """
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ PROMPTS: dict[str, dict[str, str]] = {
 SPANISH_OPTION = "Para español, oprima dos."  # said in Spanish at the English greeting
 
 MAX_RECORDING = 120  # seconds: Twilio transcribes recordings of 2 to 120 s
+RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
 HOLD_PAUSE = 8  # seconds of silence between hold messages
 SCREEN_TIMEOUT = 8  # seconds an agent has to press 1 once the screening prompt is said
 ATTEMPTS = 2  # how often the caller is asked before voicemail
@@ -117,6 +119,13 @@ def speech_confidence(raw: str | None) -> float | None:
 def recording_attachment(form: Mapping[str, str]) -> Attachment:
     return Attachment(name=f"recording {form.get('RecordingSid', '')}".strip(), content_type="audio/x-wav",
                       size=None, ref=form.get("RecordingUrl", ""))
+
+
+def recording_sid(form: Mapping[str, str]) -> str | None:
+    """The RecordingSid of a recording callback if it is one of Twilio's (RE and 32 hex digits): it goes into
+    the API URL the recording is fetched from, so nothing else may."""
+    sid = form.get("RecordingSid", "")
+    return sid if RECORDING_SID.fullmatch(sid) else None
 
 
 def screening_prompt(urgency: str | None, category: str | None, emotion: str | None, queue: str) -> str:

@@ -185,7 +185,7 @@ def test_an_agent_who_may_not_see_a_case_hears_nothing_of_who_is_on_it(app):
 
     assert beat(lead_browser, hidden_id).status_code == 200
     assert beat(outsider_browser, hidden_id).status_code == 404
-    assert outsider_browser.get(f"/cases/{hidden_id}/updates?after=0.0.0").status_code == 404
+    assert outsider_browser.get(f"/cases/{hidden_id}/updates?after=0.0.0.0").status_code == 404
     seen = beat(outsider_browser, theirs_id)
     assert seen.status_code == 200 and seen.get_json()["others"] == []
     # Redis delivers in order: once the outsider's own case's event is here, the hidden one's was dropped.
@@ -219,7 +219,7 @@ def test_a_page_that_only_beats_and_updates_still_idles_out(app, clock):
     token = csrf_token(browser.get(f"/cases/{case_id}").get_data(as_text=True))
     clock.advance(59 * 60)
     assert browser.post(f"/cases/{case_id}/viewers", data={"csrf_token": token}, headers=JSON).status_code == 200
-    assert browser.get(f"/cases/{case_id}/updates?after=0.0.0").status_code == 200
+    assert browser.get(f"/cases/{case_id}/updates?after=0.0.0.0").status_code == 200
     clock.advance(2 * 60)  # an hour after the last thing the agent did: the page's own requests were not activity
     assert browser.get(f"/cases/{case_id}").headers["Location"].startswith("/login")
 

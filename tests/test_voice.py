@@ -6,7 +6,7 @@ import pytest
 from conftest import AFTER_HOURS, AT_ANY_HOUR, IN_HOURS, business_time, configure, runtime_of
 from sqlalchemy import select
 
-from assist.models import Case, Direction, Message, Note
+from assist.models import Call, Case, Direction, Message, Note
 
 pytestmark = AT_ANY_HOUR
 
@@ -125,7 +125,10 @@ def test_recording_and_transcription_callbacks_update_the_case_once(call, twilio
     session.expire_all()
     first, transcript = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)
                                         .order_by(Message.id)).all()
-    assert [a["ref"] for a in first.attachments] == [recording["RecordingUrl"]]
+    recorded = session.scalars(select(Call)).one()
+    assert (recorded.recording_sid, recorded.recording_duration) == (recording["RecordingSid"], 14)
+    assert first.attachments == []  # the caller's words at the greeting are not the voicemail
+    assert [a["ref"] for a in transcript.attachments] == [recording["RecordingUrl"]]
     assert transcript.text.startswith("I was charged twice") and transcript.case_id == first.case_id
     assert transcript.triage is not None
 

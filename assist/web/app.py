@@ -39,12 +39,14 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         console,
         dashboard,
         error_pages,
+        files,
         headers,
         live,
         playbooks,
         sandbox,
         sms,
         throttle,
+        timeline,
         timing,
         tokens,
         voice,
@@ -85,7 +87,8 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         for blueprint in (sms.bp, voice.bp, api.bp):
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
-        for blueprint in (auth.bp, console.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp, tokens.bp):
+        for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
+                          tokens.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
@@ -94,6 +97,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         error_pages.init_app(app)
         app.add_template_filter(sanitized_html, "sanitized_html")
         timing.init_app(app)
+        timeline.init_app(app)
     if "events" in parts:
         app.register_blueprint(live.bp)
         app.extensions["live_relay"] = events.Relay(rt.redis)

@@ -326,21 +326,6 @@ def ago(at: datetime) -> str:
     return f"{round(seconds / 3600)} h"
 
 
-def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, dict | None]]:
-    """Split text into (piece, evidence or None) so the template can mark the evidence (escaped)."""
-    marks = sorted((e for e in evidence if 0 <= e["start"] < e["end"] <= len(text)), key=lambda e: e["start"])
-    pieces: list[tuple[str, dict | None]] = []
-    at = 0
-    for e in marks:
-        if e["start"] < at:
-            continue  # overlapping evidence: the first one is marked
-        pieces.append((text[at:e["start"]], None))
-        pieces.append((text[e["start"]:e["end"]], e))
-        at = e["end"]
-    pieces.append((text[at:], None))
-    return [p for p in pieces if p[0]]
-
-
 def _done(case: Case, message: str, **data):
     """Answer an action done on case: JSON for the page's own fetch (the page updates in place, drafts kept),
     else the case page again, showing message."""
@@ -374,7 +359,7 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     return render_template(
         "case.html", case=case, now=now, sla=routing.sla_state(case, now),
         reply_channel=outbound.reply_channel(case), timeline=entries, after=str(cursor),
-        decision=decision, highlighted=highlighted,
+        decision=decision,
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
         status_form=StatusForm(data={"status": case.status.value}),
@@ -427,8 +412,7 @@ def updates(case_id: int):
     new, changed, cursor = timeline.since(db.session(), case, cursor, decision.checklist if decision else [])
 
     def rendered(entry: timeline.Entry) -> str:
-        return render_template("_timeline_item.html", kind=entry.kind, at=entry.at, item=entry.item, case=case,
-                               highlighted=highlighted)
+        return render_template("_timeline_item.html", kind=entry.kind, at=entry.at, item=entry.item, case=case)
 
     return jsonify(
         entries=[{"html": rendered(e), "message": None} for e in new]

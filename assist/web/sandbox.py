@@ -5,10 +5,12 @@ request is the production path. What it receives is recorded in Redis (assist.sa
 process sees it; status callbacks are posted back, signed, by a job.
 """
 
+import io
+import re
 import secrets
 from email.utils import format_datetime
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request, send_file
 from werkzeug.exceptions import Unauthorized
 
 from assist import background, clock, db, runtime, sandbox
@@ -155,3 +157,43 @@ def list_calls(account_sid: str):
     return jsonify({"calls": found, "page": 0, "page_size": len(found), "start": 0, "end": max(len(found) - 1, 0),
                     "first_page_uri": request.full_path, "next_page_uri": None, "previous_page_uri": None,
                     "uri": request.full_path})
+
+
+# -- Recordings and MMS media: what Twilio keeps, fetched with the account's credentials -----------------------
+
+RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
+
+
+@bp.get("/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav")
+def fetch_recording(account_sid: str, sid: str):
+    return _kept(account_sid, f"/2010-04-01/Accounts/{account_sid}/Recordings/{sid}")
+
+
+@bp.get("/2010-04-01/Accounts/<account_sid>/Messages/<message_sid>/Media/<media_sid>")
+def fetch_media(account_sid: str, message_sid: str, media_sid: str):
+    return _kept(account_sid, f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}")
+
+
+@bp.put("/2010-04-01/Accounts/<account_sid>/Recordings/<sid>.wav")
+def keep_recording(account_sid: str, sid: str):
+    """Not Twilio's: the phone network (assist.phone_network) leaves here what a caller recorded, as Twilio's
+    voice engine keeps it, before it reports the recording."""
+    _authenticate(account_sid)
+    if not RECORDING_SID.fullmatch(sid):
+        return _error(400, 20001, "Invalid RecordingSid.")
+    audio = request.get_data()
+    if len(audio) > sandbox.MAX_FILE:
+        return _error(413, 20001, f"A recording of at most {sandbox.MAX_FILE} bytes.")
+    sandbox.keep_file(background.connection(), f"/2010-04-01/Accounts/{account_sid}/Recordings/{sid}",
+                      "audio/x-wav", audio)
+    return "", 201
+
+
+def _kept(account_sid: str, path: str):
+    """A kept file, as Twilio serves it: a range of it when asked (an audio player seeking)."""
+    _authenticate(account_sid)
+    found = sandbox.kept_file(background.connection(), path)
+    if found is None:
+        return _error(404, 20404, f"The requested resource {request.path} was not found")
+    content_type, data = found
+    return send_file(io.BytesIO(data), mimetype=content_type, conditional=True, etag=False)
