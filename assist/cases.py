@@ -67,8 +67,19 @@ def claim(session: Session, case: Case, user: User, *, take_over: bool = False) 
                  **({"took_over_from": previous.id} if previous is not None and previous.id != user.id else {}))
 
 
-def assign(session: Session, case: Case, user: User, *, reason: str, actor: User | None = None) -> None:
-    """Give the case to user (routing does, by the queue's load; a lead may)."""
+def assign(session: Session, case: Case, user: User, *, reason: str, actor: User | None = None,
+           take_over: bool = True) -> None:
+    """Give the case to user (routing does, by the queue's load; a lead may). Without take_over, a case a
+    colleague (neither user nor actor) has stays theirs: the lead is asked first.
+
+    Raises:
+        Taken: the case is a colleague's and take_over is false.
+    """
+    if not take_over:
+        session.refresh(case, with_for_update=True)  # a claim at the same moment: this sees it
+        holder = case.assignee
+        if holder is not None and holder.id != user.id and (actor is None or holder.id != actor.id):
+            raise Taken(holder.name)
     case.assignee = user
     audit.record(session, "case.assigned", actor=actor, case=case, assignee_id=user.id, queue=case.queue,
                  reason=reason)

@@ -386,3 +386,17 @@ def test_a_lead_assigns_a_case_to_a_teammate_of_its_queue_and_an_agent_cannot(
     [event] = session.scalars(select(Event).where(Event.case_id == case.id, Event.kind == "case.assigned",
                                                   Event.actor_id.is_not(None))).all()
     assert event.data["reason"] == "lead" and event.data["assignee_id"] == teammate.id
+
+    # The case is the teammate's now: giving it to someone else asks first.
+    other = make_user(UserRole.AGENT, email="other@team.test", queues=[case.queue])
+    page = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "take it from agent user" in page
+    refused = client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": other.id},
+                          headers={"Accept": "application/json"})
+    assert refused.status_code == 409 and "agent user has this case" in refused.get_json()["error"]
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == teammate.id
+    assert client.post(f"/cases/{case.id}/assign", data={"csrf_token": token, "user_id": other.id,
+                                                         "take_over": "1"}).status_code == 302
+    session.expire_all()
+    assert session.get(Case, case.id).assignee_id == other.id

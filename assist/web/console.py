@@ -184,7 +184,13 @@ def assign(case_id: int):
     teammate = next((u for u in cases.teammates(session, case.queue) if u.id == user_id), None)
     if teammate is None:
         return _refused(f"user_id must be an active member of the {case.queue} queue")
-    cases.assign(session, case, teammate, reason="lead", actor=current_user)
+    try:
+        cases.assign(session, case, teammate, reason="lead", actor=current_user,
+                     take_over=request.form.get("take_over") == "1")
+    except Taken as exc:
+        session.rollback()
+        return _refused(f"Not assigned: {exc.assignee} has this case. Tick “take it from {exc.assignee}” "
+                        "only if you mean to.", 409)
     cases.done(session, case)
     return _done(case, f"Assigned to {teammate.name}.")
 
