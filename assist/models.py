@@ -388,6 +388,23 @@ class Event(Base):
     actor: Mapped[User | None] = relationship()
 
 
+class AccessEntry(Base):
+    """Who opened what of a case's confidential record (a case page, a claim, a review), or was refused it, and
+    when: kept apart from the audit trail of changes, read by supervisors (assist/access_log.py)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_object", "kind", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # case, claim, review
+    object_id: Mapped[int] = mapped_column(Integer)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+
+    user: Mapped[User] = relationship()
+
+
 class PlaybookVersion(Base):
     """One saved text of a playbook; the newest published one is in force. Rows are never changed
     but to publish them: a rollback publishes a new copy of an old text."""

@@ -125,3 +125,17 @@ def test_a_case_page_lists_only_the_contacts_other_cases_one_may_see(client, log
     page = client.get(f"/cases/{claims.id}").get_data(as_text=True)
     assert f"/cases/{other.id}" not in page
     assert client.get(f"/cases/{other.id}").status_code == 404
+
+
+def test_who_opened_a_case_and_who_was_refused_it_is_kept(client, login, session):
+    from assist import access_log
+
+    case = add_case(session, queue="claims")
+    outsider = login(UserRole.AGENT, email="outsider@team.test", queues=["support"])
+    assert client.get(f"/cases/{case.id}").status_code == 404  # out of sight: as if it did not exist
+    insider = login(UserRole.AGENT, email="insider@team.test", queues=["claims"])
+    assert client.get(f"/cases/{case.id}").status_code == 200
+    session.expire_all()
+    logged = [(e.user_id, e.kind, e.object_id, e.allowed) for e in access_log.entries(session)]
+    assert logged == [(insider.id, "case", case.id, True), (outsider.id, "case", case.id, False)]
+    assert access_log.entries(session, user_id=outsider.id, kind="case", object_id=case.id)[0].allowed is False

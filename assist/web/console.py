@@ -13,6 +13,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from assist import (
+    access_log,
     audit,
     briefs,
     calls,
@@ -200,7 +201,10 @@ def assign(case_id: int):
 @bp.get("/cases/<int:case_id>")
 @role_required(UserRole.AGENT)
 def case(case_id: int):
-    return _case_page(visible_case_or_404(case_id))
+    case = visible_case_or_404(case_id)
+    access_log.record(db.session(), current_user._get_current_object(), "case", case.id, allowed=True)
+    db.session().commit()
+    return _case_page(case)
 
 
 @bp.post("/cases/<int:case_id>/reply")

@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
-from assist import access, db
+from assist import access, access_log, db
 from assist.models import Case, User
 
 
@@ -27,7 +27,12 @@ def visible_case_or_404(case_id: int, user: User | None = None) -> Case:
     """The case with this id if user (default: the logged-in user) may see it (assist.access), else a 404:
     a case out of sight answers as one that does not exist, so its id tells nothing."""
     case = db.session().get(Case, case_id)
-    if case is None or not access.can_see(user or current_user, case):
+    if case is None:
+        abort(404)
+    if not access.can_see(user or current_user, case):
+        session = db.session()  # the refusal is kept (assist/access_log.py), though the answer says nothing
+        access_log.record(session, user or current_user._get_current_object(), "case", case.id, allowed=False)
+        session.commit()
         abort(404)
     return case
 
