@@ -270,6 +270,9 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app):
+    from assist.triage import pipeline
+
+    pipeline.load()  # once per process: a test's first webhook must not wait for the model under its 15 s timeout
     server = LiveServer(app)
     yield server
     assert server.thread.is_alive(), "the live server's thread ended before the test did"
