@@ -225,8 +225,12 @@ def redact_mail(raw: bytes, span: str, marker: str) -> bytes:
             text = text.replace(variant, marker)
         if text != original:
             part.set_content(text, subtype=part.get_content_subtype(), charset="utf-8")
+    try:
+        rewritten = message.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+    except ValueError:  # a header the sender encoded with a line break in it: compat32 writes it back as it came
+        rewritten = message.as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
     # A body the parser could not read as text still holds the span as written: no copy of it is left.
-    return message.as_bytes(policy=policy.default.clone(linesep="\r\n")).replace(span.encode(), marker.encode())
+    return rewritten.replace(span.encode(), marker.encode())
 
 
 # -- SMTP in ---------------------------------------------------------------------------------------
