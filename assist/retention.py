@@ -1,6 +1,7 @@
-"""Retention: a case resolved longer ago than RETENTION_DAYS loses its message bodies, its voicemails and the
-mails stored for it; it keeps its structure (contact, status, times, messages as rows, notes) and its labels
-(urgency, emotion, category), so the figures and the history of who did what stay whole.
+"""Retention: a case resolved longer ago than RETENTION_DAYS loses its message bodies, its voicemails, the
+mails stored for it and the encrypted originals of its redactions; it keeps its structure (contact, status,
+times, messages as rows, notes) and its labels (urgency, emotion, category), so the figures and the history of
+who did what stay whole.
 
 Run daily by the worker (assist.jobs.apply_retention) and by `assist retention run [--dry-run]`.
 """
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assist import audit
-from assist.models import Call, Case, CaseStatus, Message, RawEmail
+from assist.models import Call, Case, CaseStatus, Message, RawEmail, Redaction
 
 log = logging.getLogger(__name__)
 
@@ -96,4 +97,7 @@ def _empty(session: Session, case: Case, now: datetime, report: Report, *, dry_r
     if ids:
         for raw in session.scalars(select(RawEmail).where(RawEmail.message_id.in_(ids))):
             session.delete(raw)
+        for kept in session.scalars(select(Redaction).where(Redaction.message_id.in_(ids),
+                                                            Redaction.original.is_not(None))):
+            kept.original = None  # an encrypted span is the customer's words too
     case.bodies_removed_at = now

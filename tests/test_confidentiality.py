@@ -231,7 +231,7 @@ def test_a_bad_redaction_changes_nothing(client, login, session, form, problem):
     assert session.scalars(select(Redaction)).all() == []
 
 
-def resolved_case(session, *, days_ago: int, phone: str, text: str) -> Case:
+def resolved_case(session, *, days_ago: int, phone: str, text: str, redacted_by) -> Case:
     case = add_case(session, queue="claims", phone=phone, text=text)
     case.status, case.resolved_at = CaseStatus.RESOLVED, clock.now() - timedelta(days=days_ago)
     message = case.messages[0]
@@ -240,15 +240,19 @@ def resolved_case(session, *, days_ago: int, phone: str, text: str) -> Case:
     session.add(RawEmail(digest=phone.ljust(64, "0"), data=text.encode(), mail_from="x@example.com",
                          message_id=message.id))
     session.add(Call(call_sid=f"CA{phone}", caller=phone, case_id=case.id, recording_sid="RE" + "0" * 32))
+    session.add(Redaction(message_id=message.id, start=0, length=2, reason="other", actor=redacted_by,
+                          original=b"sealed"))
     session.commit()
     return case
 
 
 @pytest.mark.both_databases
-def test_retention_removes_the_bodies_of_old_closed_cases_only_and_a_dry_run_changes_nothing(app, runner, session):
+def test_retention_removes_the_bodies_of_old_closed_cases_only_and_a_dry_run_changes_nothing(app, runner, session,
+                                                                                             make_user):
     configure(app, retention_days=30)
-    old = resolved_case(session, days_ago=40, phone="+15035550111", text="my card 4111 was charged")
-    recent = resolved_case(session, days_ago=5, phone="+15035550112", text="the sitter was late")
+    lead = make_user(UserRole.LEAD)
+    old = resolved_case(session, days_ago=40, phone="+15035550111", text="my card 4111 was charged", redacted_by=lead)
+    recent = resolved_case(session, days_ago=5, phone="+15035550112", text="the sitter was late", redacted_by=lead)
     still_open = add_case(session, queue="claims", phone="+15035550113", text="please call me")
     still_open.created_at = clock.now() - timedelta(days=90)
     session.commit()
@@ -273,6 +277,8 @@ def test_retention_removes_the_bodies_of_old_closed_cases_only_and_a_dry_run_cha
     assert session.scalars(select(Call).where(Call.case_id == old.id)).one().recording_sid is None
     assert [r.message_id for r in session.scalars(select(RawEmail))] == [recent.messages[0].id]
     assert session.get(Case, recent.id).messages[0].text == "the sitter was late"
+    kept = {r.message_id: r.original for r in session.scalars(select(Redaction))}
+    assert kept == {old.messages[0].id: None, recent.messages[0].id: b"sealed"}
     assert session.get(Case, still_open.id).messages[0].text == "please call me"
     audit = session.scalars(select(Event).where(Event.kind == "retention.applied")).one()
     assert audit.data == {"days": 30, "cases": 1, "messages": 1, "attachments": 0, "mails": 1, "recordings": 1}
