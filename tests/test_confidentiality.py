@@ -11,7 +11,7 @@ from conftest import add_case, configure, csrf_token, runtime_of
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from assist import access_log, cases, clock, redaction, retention
+from assist import access_log, briefs, cases, clock, redaction, retention
 from assist.errors import ConfigError
 from assist.models import (
     Call,
@@ -82,6 +82,21 @@ def test_a_note_marked_restricted_on_the_case_page_is_kept_restricted(client, lo
     note = session.scalars(select(Note)).one()
     assert note.restricted and note.text == SECRET
     assert SECRET not in client.get(f"/cases/{case.id}").get_data(as_text=True)  # not even to its author
+
+
+def test_a_note_written_restricted_through_the_api_is_withheld_from_agents(client, make_user, session):
+    case = add_case(session, queue="claims")
+    agent = make_user(UserRole.AGENT, queues=["claims"])
+    _, token = issue(session, agent, name="script", scope=TokenScope.WRITE)
+    session.commit()
+    answer = client.post(f"/api/cases/{case.id}/notes", json={"text": SECRET, "restricted": True},
+                         headers=bearer(token))
+    assert answer.status_code == 201 and answer.json["restricted"] is True
+    assert client.post(f"/api/cases/{case.id}/notes", json={"text": "x", "restricted": "yes"},
+                       headers=bearer(token)).status_code == 400
+    session.expire_all()
+    assert [(n.text, n.restricted) for n in session.scalars(select(Note))] == [(SECRET, True)]
+    assert SECRET not in briefs.draft(session, case, [])  # the brief a lead would be sent quotes other notes only
 
 
 def test_a_supervisor_reads_the_access_log_filtered_page_by_page_and_as_csv(client, login, make_user, session,
