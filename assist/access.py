@@ -24,6 +24,12 @@ def can_see(user: User, case: Case) -> bool:
     return may_see(user, case.queue, case.assignee_id)
 
 
+def may_read_restricted(user: User, case: Case) -> bool:
+    """Whether user may read case's restricted notes: leads and up. The one place the rule lives, so a case's
+    assigned safety reviewer joins it here when reviews exist; everyone else is shown nothing of them."""
+    return user.has_role(UserRole.LEAD)
+
+
 def visible_cases(user: User) -> ColumnElement[bool]:
     """A WHERE clause on Case: the cases user may see."""
     if sees_all(user):

@@ -1,5 +1,5 @@
-"""Who opened what: each view of a case page, a claim or a safety review, and each refusal, for supervisors to
-read. Apart from the audit trail (assist/audit.py), which records changes: a view changes nothing.
+"""Who opened what: each view of a case page, a claim, a safety review or a restricted note, and each refusal,
+for supervisors to read. Apart from the audit trail (assist/audit.py), which records changes: a view changes nothing.
 
     access_log.record(session, user, "case", case.id, allowed=True)
 """
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from assist.models import AccessEntry, User
 
-KINDS = ("case", "claim", "review")
+KINDS = ("case", "claim", "review", "note")  # note: a restricted note, shown or withheld
 PAGE = 100  # entries shown at once
 
 

@@ -55,4 +55,7 @@ def draft(session: Session, case: Case, checklist: list[str]) -> str:
 
 
 def notes_of(session: Session, case: Case) -> list[Note]:
-    return list(session.scalars(select(Note).where(Note.case_id == case.id).order_by(Note.id)))
+    """The notes a brief may quote: never a restricted one, since the brief is itself a note anyone on the case
+    reads."""
+    return list(session.scalars(select(Note).where(Note.case_id == case.id, Note.restricted.is_(False))
+                                .order_by(Note.id)))

@@ -149,12 +149,20 @@ def check_fresh(session: Session, case: Case, seen: int, *, author: User | None)
         raise StaleReply(newer.author.name if newer.author else None, newer.created_at)
 
 
-def note(session: Session, case: Case, text: str, *, author: User | None, kind: str = "note") -> Note:
-    """An internal note (never sent to the customer): an agent's, an escalation brief, a voicemail."""
-    added = Note(case_id=case.id, author=author, kind=kind, text=text)
+def note(session: Session, case: Case, text: str, *, author: User | None, kind: str = "note",
+         restricted: bool = False) -> Note:
+    """An internal note (never sent to the customer): an agent's, an escalation brief, a voicemail; a restricted
+    one is read only by those assist.access.may_read_restricted allows."""
+    added = Note(case_id=case.id, author=author, kind=kind, text=text, restricted=restricted)
     session.add(added)
-    audit.record(session, "case.note", actor=author, case=case, note_kind=kind)
+    audit.record(session, "case.note", actor=author, case=case, note_kind=kind,
+                 **({"restricted": True} if restricted else {}))
     return added
+
+
+def restricted_note_ids(session: Session, case: Case) -> list[int]:
+    return list(session.scalars(select(Note.id).where(Note.case_id == case.id, Note.restricted.is_(True))
+                                .order_by(Note.id)))
 
 
 def tick(session: Session, case: Case, item: int, *, done: bool, actor: User) -> bool:

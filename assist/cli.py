@@ -134,7 +134,7 @@ def settings(table):
         click.echo(f"{name.upper()}={shown}")
 
 
-SECRETS = ("twilio_auth_token", "secret_key", "smtp_relay_password", "smtp_auth_password")
+SECRETS = ("twilio_auth_token", "secret_key", "smtp_relay_password", "smtp_auth_password", "redaction_key")
 
 
 @main.group()
@@ -434,6 +434,30 @@ def members_import(file):
 
 
 @click.group(cls=AppGroup)
+def retention():
+    """Retention of closed cases' message bodies, voicemails and mails (RETENTION_DAYS)."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
+def retention_run(dry_run):
+    """Remove what RETENTION_DAYS says resolved cases no longer keep, and print the counts."""
+    from assist import clock
+    from assist import db as database
+    from assist import retention as policy
+
+    days = _runtime().settings.retention_days
+    if days <= 0:
+        click.echo("RETENTION_DAYS is 0: everything is kept")
+        return
+    report = policy.run(database.session(), clock.now(), days, dry_run=dry_run)
+    said = "would remove" if dry_run else "removed"
+    click.echo(f"{said} from {report.cases} case(s) resolved over {days} days ago: {report.messages} message "
+               f"bodies, {report.attachments} attachments, {report.mails} stored mails, {report.recordings} "
+               "recordings")
+
+
+@click.group(cls=AppGroup)
 def cases():
     """Cases and their messages."""
 
@@ -625,6 +649,6 @@ def sandbox_outbox(as_json):
         click.echo(f"  {c['sid']} to {c['to']:<16} {c['status']:<11} {c['url'] or c['twiml']}")
 
 
-APP_COMMANDS = (db, users, members, cases, worker, simulate, demo, smtp, sandbox)
+APP_COMMANDS = (db, users, members, cases, retention, worker, simulate, demo, smtp, sandbox)
 for _command in APP_COMMANDS:
     main.add_command(_command)

@@ -187,6 +187,14 @@ def sweep_overdue_cases() -> int:
     return len(escalated)
 
 
+def apply_retention() -> dict[str, int]:
+    """Remove the message bodies, voicemails and mails of cases resolved longer than RETENTION_DAYS ago; return
+    the counts. Runs daily (assist.worker.PERIODIC); a run cut short is finished by the next."""
+    from assist import retention
+
+    return retention.run(db.session(), clock.now(), runtime.settings().retention_days).counts()
+
+
 def place_call_legs(leg_ids: list[int]) -> None:
     """Ring the phones of call legs (agents' offers, the on-call phone, callbacks) through Twilio's Calls API."""
     from assist import calls

@@ -304,6 +304,7 @@ class Case(Base):
     playbook_id: Mapped[str | None] = mapped_column(String(64))  # the playbook that routed the case
     checklist_done: Mapped[list] = mapped_column(JSON, default=list)  # the checklist items ticked
     danger_asked_at: Mapped[datetime | None]  # the bot asked a possible emergency "is anyone in danger?"
+    bodies_removed_at: Mapped[datetime | None]  # retention removed its message bodies, recordings and mail
 
     contact: Mapped[Contact] = relationship(back_populates="cases")
     assignee: Mapped[User | None] = relationship()
@@ -405,6 +406,24 @@ class AccessEntry(Base):
     user: Mapped[User] = relationship()
 
 
+class Redaction(Base):
+    """A span of a stored message replaced by "[redacted: reason]": who did it, why, and the original only as
+    ciphertext (Fernet, REDACTION_KEY) or not at all, per REDACTION_KEEP_ORIGINAL (assist/redaction.py)."""
+
+    __tablename__ = "redactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    start: Mapped[int] = mapped_column(Integer)  # where the marker begins in the message's text
+    length: Mapped[int] = mapped_column(Integer)  # characters of the span it replaced
+    reason: Mapped[str] = mapped_column(String(16))  # card_number, address, other
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    original: Mapped[bytes | None] = mapped_column(LargeBinary)  # the span, encrypted; None: removed
+
+    actor: Mapped[User] = relationship()
+
+
 class PlaybookVersion(Base):
     """One saved text of a playbook; the newest published one is in force. Rows are never changed
     but to publish them: a rollback publishes a new copy of an old text."""
@@ -437,6 +456,8 @@ class Note(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(16), default="note")  # note, brief
     text: Mapped[str] = mapped_column(Text)
+    # Restricted: read only by whom assist.access.may_read_restricted allows; everyone else sees nothing of it.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     author: Mapped[User | None] = relationship()

@@ -123,6 +123,16 @@ class Settings(BaseSettings):
                                                            "to the on-call person")
     business_timezone: str = Field("UTC", description="the time zone of `BUSINESS_HOURS` (an IANA name such as "
                                                       "`America/Chicago`)")
+    # Confidentiality: redaction and retention (assist/redaction.py, assist/retention.py).
+    redaction_keep_original: bool = Field(False, json_schema_extra=_shown("`0`: removed"),
+                                          description="`1` keeps a redacted span encrypted with `REDACTION_KEY`; "
+                                                      "`0` removes it for good")
+    redaction_key: str = Field("", json_schema_extra=_shown("unset"),
+                               description="a Fernet key (`Fernet.generate_key()` of the `cryptography` package) that "
+                                           "encrypts redacted spans; **required** with `REDACTION_KEEP_ORIGINAL=1`")
+    retention_days: int = Field(0, ge=0, json_schema_extra=_shown("`0`: kept for ever"),
+                                description="days a resolved case keeps its message bodies, recordings and "
+                                            "mails; the daily retention job removes them after that")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -136,7 +146,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("smtp_relay_starttls", mode="before")
+    @field_validator("smtp_relay_starttls", "redaction_keep_original", mode="before")
     @classmethod
     def _one_or_zero(cls, value: Any) -> Any:
         return value == "1" if isinstance(value, str) else value
@@ -190,6 +200,19 @@ class Settings(BaseSettings):
         if self.smtp_auth_user and not self.smtp_tls_cert:
             raise ValueError("SMTP_AUTH_USER is set without SMTP_TLS_CERT: the SMTP login is offered only over "
                              "STARTTLS; set SMTP_TLS_CERT and SMTP_TLS_KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _redaction_key(self) -> "Settings":
+        if self.redaction_key:
+            from cryptography.fernet import Fernet  # only where a key is set: most processes never need it
+
+            try:
+                Fernet(self.redaction_key)
+            except ValueError:
+                raise ValueError("REDACTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from None
+        elif self.redaction_keep_original:
+            raise ValueError("REDACTION_KEEP_ORIGINAL=1 needs REDACTION_KEY to encrypt what it keeps")
         return self
 
     @property

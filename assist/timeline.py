@@ -19,7 +19,7 @@ from assist.models import Call, Case, Event, Message, Note, User
 
 # Audit events that change a message a page shows (its delivery status): the page renders it again.
 MESSAGE_CHANGES = frozenset({"message.sent", "message.status", "message.send_failed", "message.send_unconfirmed",
-                             "message.suppressed"})
+                             "message.suppressed", "message.redacted"})
 
 
 class Entry(NamedTuple):
@@ -101,6 +101,12 @@ def _ticked(data: dict, name: Name, checklist: list[str]) -> str:
     return ("ticked " if data.get("done") else "unticked ") + _item(checklist, data.get("item"))
 
 
+def _redacted(data: dict, name: Name, checklist: list[str]) -> str:
+    reason = str(data.get("reason", "other")).replace("_", " ")
+    kept = "kept encrypted" if data.get("kept") else "removed"
+    return f"redacted part of a message ({reason}; the original is {kept})"
+
+
 def _merged(data: dict, name: Name, checklist: list[str]) -> str:
     return "confirmed who the sender is: their messages joined the contact of the address they gave"
 
@@ -116,27 +122,33 @@ PHRASES: dict[str, Callable[[dict, Name, list[str]], str]] = {
     "case.escalated": _escalated,
     "case.checklist": _ticked,
     "contact.merged": _merged,
+    "message.redacted": _redacted,
 }
 
 
-def of(session: Session, case: Case, checklist: list[str]) -> tuple[list[Entry], Cursor]:
-    """The whole timeline of case, and the cursor of a page that shows it (checklist: the items a tick names)."""
-    new, _, cursor = since(session, case, Cursor(), checklist)
+def of(session: Session, case: Case, checklist: list[str], *,
+       restricted: bool = False) -> tuple[list[Entry], Cursor]:
+    """The whole timeline of case, and the cursor of a page that shows it (checklist: the items a tick names;
+    restricted: whether its restricted notes are in it, as assist.access.may_read_restricted says)."""
+    new, _, cursor = since(session, case, Cursor(), checklist, restricted=restricted)
     return new, cursor
 
 
-def since(session: Session, case: Case, cursor: Cursor,
-          checklist: list[str]) -> tuple[list[Entry], list[Entry], Cursor]:
+def since(session: Session, case: Case, cursor: Cursor, checklist: list[str], *,
+          restricted: bool = False) -> tuple[list[Entry], list[Entry], Cursor]:
     """What a page that has shown case up to cursor lacks: the entries added since (in time order), the messages
-    it shows that changed since (their delivery status), and the cursor once it shows them."""
+    it shows that changed since (their delivery status), and the cursor once it shows them. Restricted notes are
+    left out unless restricted is true."""
     # The audit events first: any change they tell of was committed before the rows are read below, so a
     # message is never shown older than the event that moves the cursor past it.
     events = session.scalars(select(Event).where(Event.case_id == case.id, Event.id > cursor.event)
                              .options(selectinload(Event.actor)).order_by(Event.id)).all()
     messages = session.scalars(select(Message).where(Message.case_id == case.id, Message.id > cursor.message)
                                .order_by(Message.id)).all()
-    notes = session.scalars(select(Note).where(Note.case_id == case.id, Note.id > cursor.note)
-                            .order_by(Note.id)).all()
+    shown_notes = [Note.case_id == case.id, Note.id > cursor.note]
+    if not restricted:
+        shown_notes.append(Note.restricted.is_(False))
+    notes = session.scalars(select(Note).where(*shown_notes).order_by(Note.id)).all()
     calls = session.scalars(select(Call).where(Call.case_id == case.id, Call.id > cursor.call)
                             .order_by(Call.id)).all()
     changed_ids = {e.message_id for e in events if e.kind in MESSAGE_CHANGES and e.message_id is not None

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # (job, queue, seconds between runs): work that heals what a lost job would have done.
 PERIODIC = (
     (jobs.sweep_overdue_cases, "critical", 60),
+    (jobs.apply_retention, "low", 24 * 3600),
 )
 
 

@@ -208,6 +208,31 @@ def attachment_content(raw: bytes, index: int) -> tuple[Attachment, bytes] | Non
     return (attachment, content) if attachment is not None and content is not None else None
 
 
+def redact_mail(raw: bytes, span: str, marker: str) -> bytes:
+    """raw with span replaced by marker in its subject and in every text body (plain and HTML, as written or
+    HTML-escaped), re-encoded; headers used for threading and the attachments stay as they were, so replies
+    thread and attachments download as before."""
+    message = message_from_bytes(raw, policy=policy.default)
+    variants = dict.fromkeys((span, html_lib.escape(span, quote=False)))
+    subject = _header(message, "Subject")
+    if span in subject:
+        message.replace_header("Subject", subject.replace(span, marker))
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text" or part.is_attachment():
+            continue
+        text = original = _text_of(part)
+        for variant in variants:
+            text = text.replace(variant, marker)
+        if text != original:
+            part.set_content(text, subtype=part.get_content_subtype(), charset="utf-8")
+    try:
+        rewritten = message.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+    except ValueError:  # a header the sender encoded with a line break in it: compat32 writes it back as it came
+        rewritten = message.as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
+    # A body the parser could not read as text still holds the span as written: no copy of it is left.
+    return rewritten.replace(span.encode(), marker.encode())
+
+
 # -- SMTP in ---------------------------------------------------------------------------------------
 
 class InboundHandler:

@@ -118,6 +118,7 @@ def pages(case_ids: dict[str, int]) -> dict[str, str]:
         "playbook": "/playbooks/pet-health-emergency",
         "history": "/playbooks/pet-health-emergency/history",
         "users": "/admin/users",
+        "access-log": "/access-log/",
         "tokens": "/tokens/",
         "not-found": "/cases/999999",
     }

@@ -53,19 +53,25 @@ def messages(case_id: int):
 @bp.post("/cases/<int:case_id>/notes")
 @token_required(scope=TokenScope.WRITE)
 def add_note(case_id: int):
-    """Add an internal note to a case, as the token's owner: JSON {"text": "..."}."""
+    """Add an internal note to a case, as the token's owner: JSON {"text": "..."}, with "restricted": true for one
+    only leads and supervisors read."""
     case = visible_case_or_404(case_id, g.api_user)
     body = request.get_json(silent=True)
-    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        body = {}
+    text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         abort(400, 'send JSON {"text": "..."} with the note\'s text')
     if len(text) > cases.MAX_NOTE_LENGTH:
         abort(400, f"a note has at most {cases.MAX_NOTE_LENGTH} characters")
+    restricted = body.get("restricted", False)
+    if not isinstance(restricted, bool):
+        abort(400, '"restricted" is true or false')
     session = db.session()
-    note = cases.note(session, case, text, author=g.api_user)
+    note = cases.note(session, case, text, author=g.api_user, restricted=restricted)
     cases.done(session, case)
     return jsonify(id=note.id, case_id=case.id, author_id=g.api_user.id, kind=note.kind, text=note.text,
-                   created_at=note.created_at.isoformat()), 201
+                   restricted=note.restricted, created_at=note.created_at.isoformat()), 201
 
 
 @bp.errorhandler(400)

@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
     """
     from assist.clock import SYSTEM
     from assist.web import (
+        access_log,
         admin,
         api,
         attention,
@@ -43,6 +44,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         headers,
         live,
         playbooks,
+        redactions,
         sandbox,
         sms,
         throttle,
@@ -88,7 +90,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
         for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
-                          tokens.bp):
+                          tokens.bp, access_log.bp, redactions.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)

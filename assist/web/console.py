@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from assist import (
@@ -29,7 +29,7 @@ from assist import (
     users,
     viewers,
 )
-from assist.access import can_see, may_see, sees_all
+from assist.access import can_see, may_read_restricted, may_see, sees_all
 from assist.errors import NotSendable, StaleReply, Taken
 from assist.models import OPEN_STATUSES, Call, CallState, Case, CaseStatus, Presence, UserRole
 from assist.triage.labels import QUEUES
@@ -49,6 +49,7 @@ class ReplyForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     text = TextAreaField("Internal note", validators=[DataRequired(), Length(max=MAX_NOTE_LENGTH)])
+    restricted = BooleanField("Restricted: leads and supervisors only")
 
 
 class StatusForm(FlaskForm):
@@ -202,8 +203,13 @@ def assign(case_id: int):
 @role_required(UserRole.AGENT)
 def case(case_id: int):
     case = visible_case_or_404(case_id)
-    access_log.record(db.session(), current_user._get_current_object(), "case", case.id, allowed=True)
-    db.session().commit()
+    session, user = db.session(), current_user._get_current_object()
+    access_log.record(session, user, "case", case.id, allowed=True)
+    # Each restricted note is logged as read by whoever may read it, and as refused to whoever may not.
+    allowed = may_read_restricted(user, case)
+    for note_id in cases.restricted_note_ids(session, case):
+        access_log.record(session, user, "note", note_id, allowed=allowed)
+    session.commit()
     return _case_page(case)
 
 
@@ -241,7 +247,7 @@ def note(case_id: int):
             return _refused(" ".join(f"{form[name].label.text}: {error}" for name, errors in form.errors.items()
                                      for error in errors))
         return _case_page(case, note_form=form, status=400)
-    cases.note(db.session(), case, form.text.data, author=current_user)
+    cases.note(db.session(), case, form.text.data, author=current_user, restricted=form.restricted.data)
     cases.done(db.session(), case)
     return _done(case, "Note added.")
 
@@ -359,7 +365,8 @@ def _teammates(case: Case) -> list:
 def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200):
     session = db.session()
     decision = _decision(case)
-    entries, cursor = timeline.of(session, case, decision.checklist if decision else [])
+    entries, cursor = timeline.of(session, case, decision.checklist if decision else [],
+                                  restricted=may_read_restricted(current_user, case))
     member = case.contact.member
     booking = None
     if member is not None:
@@ -419,7 +426,14 @@ def updates(case_id: int):
     except ValueError as exc:
         abort(400, str(exc))
     decision = _decision(case)
-    new, changed, cursor = timeline.since(db.session(), case, cursor, decision.checklist if decision else [])
+    session, user = db.session(), current_user._get_current_object()
+    new, changed, cursor = timeline.since(session, case, cursor, decision.checklist if decision else [],
+                                          restricted=may_read_restricted(user, case))
+    arrived = [e.item.id for e in new if e.kind == "note" and e.item.restricted]
+    for note_id in arrived:  # a restricted note that came in live is read as surely as one on the page
+        access_log.record(session, user, "note", note_id, allowed=True)
+    if arrived:
+        session.commit()
 
     def rendered(entry: timeline.Entry) -> str:
         return render_template("_timeline_item.html", kind=entry.kind, at=entry.at, item=entry.item, case=case)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from assist import redaction
 from assist.models import Call, Case, Direction, Message
 from channels.email import CASE_TOKEN
 from channels.message import Channel
@@ -135,3 +136,4 @@ def init_app(app: Flask) -> None:
     for helper in (highlighted, subject_shown, body_start, fold, call_outcome, clock_duration, voice_step,
                    urgency_source):
         app.add_template_global(helper)
+    app.jinja_env.globals["redaction_reasons"] = redaction.REASONS
