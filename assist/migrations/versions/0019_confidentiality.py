@@ -1,13 +1,13 @@
 """confidentiality: restricted notes, redactions of messages, retention's mark on cases
 
-Revision ID: 0021
+Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
+revision = '0019'
 down_revision = '0018'
 branch_labels = None
 depends_on = None
