@@ -124,6 +124,14 @@ def may_see(user: User, review: SafetyReview) -> bool:
     return user.has_role(UserRole.LEAD) or review.reviewer_id == user.id
 
 
+def under_way(session: Session) -> list[SafetyReview]:
+    """The reviews not decided yet, requests and removals awaiting approval first (they wait for someone)."""
+    order = {ReviewStatus.REQUESTED: 0, ReviewStatus.PENDING: 1, ReviewStatus.OPEN: 2}
+    found = session.scalars(select(SafetyReview).where(SafetyReview.status != ReviewStatus.DECIDED)
+                            .order_by(SafetyReview.id)).all()
+    return sorted(found, key=lambda r: order[r.status])
+
+
 def open_review(session: Session, case: Case, user: User) -> SafetyReview:
     """Open a review of case's member (a lead or more, who becomes its reviewer), or request one (an agent).
     An open review of the member is returned as it is. The caller commits.

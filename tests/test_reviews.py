@@ -91,6 +91,7 @@ def test_a_removal_waits_for_a_second_reviewer_then_flags_the_members_next_sms(a
     assert "second reviewer" in client.get(refused.headers["Location"]).get_data(as_text=True)
 
     switch(client, supervisor)
+    assert "removal awaiting approval" in client.get("/reviews/").get_data(as_text=True)
     post(client, f"/reviews/{review_id}/approve")
     review = review_of(session, review_id)
     assert (review.status, review.approved_by_id) == (ReviewStatus.DECIDED, supervisor.id)
@@ -121,6 +122,7 @@ def test_an_agent_is_refused_a_review_and_the_attempt_is_logged(app, client, ses
     session.commit()
     agent = make_user(UserRole.AGENT, email="agent@team.test", queues=["safety"])
     log_in(client, agent)
+    assert client.get("/reviews/").status_code == 403
     answer = client.get(f"/reviews/{review.id}")
     assert answer.status_code == 403 and FINDING not in answer.get_data(as_text=True)
     assert post(client, f"/reviews/{review.id}/findings", guideline="no-show", text="mine").status_code == 403

@@ -68,6 +68,13 @@ def open_review(case_id: int):
     return flash_redirect("Safety review open.", "reviews.review", review_id=review.id)
 
 
+@bp.get("/reviews/")
+@role_required(UserRole.LEAD)
+def index():
+    """The reviews under way: requests to open, removals to approve, reviews open."""
+    return render_template("reviews.html", reviews=reviews.under_way(db.session()))
+
+
 @bp.get("/reviews/<int:review_id>")
 @role_required(UserRole.AGENT)
 def review(review_id: int):
