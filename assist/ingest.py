@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assist import audit, cases, clock, contacts, db, outbound, outbox, routing, triage
+from assist import audit, cases, clock, contacts, db, outbound, outbox, reviews, routing, triage
 from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
 from assist.triage.labels import URGENCY
 from channels.addresses import mask
@@ -148,6 +148,7 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact, result: 
     )
     session.add(message)
     session.flush()
+    reviews.flag_inbound(session, message)
     if case is not None:
         case.last_inbound_at = now
     if opened:

@@ -591,3 +591,64 @@ class OutboxEntry(Base):
     done_at: Mapped[datetime | None]
     relays: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class ReviewStatus(StrEnum):
+    REQUESTED = "requested"  # an agent asked for one; a lead or supervisor opens it
+    OPEN = "open"  # a reviewer gathers and adds findings
+    PENDING = "pending"  # a removal waits for a second reviewer's approval
+    DECIDED = "decided"  # the decision is in force
+
+
+class ReviewDecision(StrEnum):
+    NO_ACTION = "no_action"
+    WARNING = "warning"
+    SUSPENSION = "suspension"  # until suspended_until
+    REMOVAL = "removal"  # only with a second reviewer's approval
+
+
+class SafetyReview(Base):
+    """A confidential review of a member's conduct, opened from a case of theirs (assist/reviews.py): its findings
+    and decision are seen by leads, supervisors and its reviewer only."""
+
+    __tablename__ = "safety_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)  # the case it was opened from
+    status: Mapped[ReviewStatus] = mapped_column(_enum(ReviewStatus, "review_status"))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[ReviewDecision | None] = mapped_column(_enum(ReviewDecision, "review_decision"))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    suspended_until: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # a removal's second reviewer
+    in_force_at: Mapped[datetime | None]  # decided, or approved for a removal
+    outcome_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the member was told
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member] = relationship()
+    case: Mapped[Case] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    reviewer: Mapped[User | None] = relationship(foreign_keys=[reviewer_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    findings: Mapped[list["ReviewFinding"]] = relationship(back_populates="review", order_by="ReviewFinding.id")
+
+
+class ReviewFinding(Base):
+    """A reviewer's internal finding, citing a guideline (assist/guidelines.yaml): never sent to the member."""
+
+    __tablename__ = "review_findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("safety_reviews.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    guideline: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    review: Mapped[SafetyReview] = relationship(back_populates="findings")
+    author: Mapped[User] = relationship()

@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         live,
         playbooks,
         redactions,
+        reviews,
         sandbox,
         sms,
         throttle,
@@ -90,7 +91,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
         for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
-                          tokens.bp, access_log.bp, redactions.bp):
+                          tokens.bp, access_log.bp, redactions.bp, reviews.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)

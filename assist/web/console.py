@@ -24,6 +24,7 @@ from assist import (
     outbound,
     playbook_versions,
     playbooks,
+    reviews,
     routing,
     timeline,
     users,
@@ -372,6 +373,9 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
     if member is not None:
         booking = routing.current_booking(session, member.id)
     others = [c for c in case.contact.cases if c.id != case.id and can_see(current_user, c)]
+    # The sender's standing after a safety review (no findings), and whether a message came while it applied.
+    standing = reviews.standing(session, member)
+    flagged = next((m.meta[reviews.FLAG] for m in case.messages if (m.meta or {}).get(reviews.FLAG)), None)
     now = clock.now()
     return render_template(
         "case.html", case=case, now=now, sla=routing.sla_state(case, now),
@@ -380,7 +384,7 @@ def _case_page(case: Case, *, reply_form=None, note_form=None, status: int = 200
         member=member, booking=booking, others=others, form=reply_form or ReplyForm(),
         seen=cases.newest_message_id(case), note_form=note_form or NoteForm(),
         status_form=StatusForm(data={"status": case.status.value}),
-        csrf_form=FlaskForm(), teammates=_teammates(case),
+        csrf_form=FlaskForm(), teammates=_teammates(case), standing=standing, flagged=flagged,
     ), status
 
 
