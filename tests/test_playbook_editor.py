@@ -73,15 +73,18 @@ def test_preview_renders_the_drafts_reply_and_route_for_a_message(client, login,
     page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
     draft = edited_yaml(session, auto_reply__sms="Preview check: is {{ pet_name }} chipped{{ comma_name }}?",
                         route__first_response_minutes=7)
-    response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
-        "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
-        "csrf_token": csrf_token(page)})
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200
-    preview = body[body.index("<h2>Preview</h2>"):]
-    assert "Triage: critical · " in preview and " · lost_pet</p>" in preview
-    assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in preview  # the draft's route, not the published
-    known, unknown = preview.split('<h3 id="preview-unknown">')
+    previews = {}
+    for contact in ("known", "unknown"):
+        response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
+            "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
+            "contact": contact, "csrf_token": csrf_token(page)})
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+        previews[contact] = body[body.index("<h2>Preview</h2>"):]
+        assert "Preview check" in body[body.index('<textarea'):]  # the previewed text stays in the editor
+    known, unknown = previews["known"], previews["unknown"]
+    assert "Triage: critical · " in known and " · lost_pet</p>" in known
+    assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in known  # the draft's route, not the published
     assert "Reply: Preview check: is Biscuit chipped, Sam?" in known  # rendered with the sample context
     assert "Reply: Preview check: is your pet chipped?" in unknown  # and for a contact we know nothing about
     assert "Suggestions for a" in unknown and "there," not in html.unescape(unknown)
@@ -119,7 +122,7 @@ def test_a_stored_draft_with_a_refused_template_shows_its_error_everywhere_inste
     answers = {
         "test": client.post(f"/playbooks/{PLAYBOOK}/test", data={"yaml": draft, "csrf_token": token}),
         "preview": client.post(f"/playbooks/{PLAYBOOK}/preview", data={
-            "yaml": draft, "text": "my dog got out", "channel": "sms", "csrf_token": token}),
+            "yaml": draft, "text": "my dog got out", "channel": "sms", "contact": "known", "csrf_token": token}),
         "publish": client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}),
     }
     assert {name: answer.status_code for name, answer in answers.items()} == \
