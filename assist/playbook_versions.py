@@ -151,8 +151,9 @@ def retired(session: Session) -> list[PlaybookVersion]:
     return sorted((row for row in _published_rows(session).values() if row.retired), key=lambda r: r.playbook_id)
 
 
-def save_draft(session: Session, playbook_id: str, text: str, actor: User) -> PlaybookVersion:
-    """Store text as the playbook's new draft version (saved even if invalid, so no edit is lost)."""
+def save_draft(session: Session, playbook_id: str, text: str, actor: User | None) -> PlaybookVersion:
+    """Store text as the playbook's new draft version (saved even if invalid, so no edit is lost); actor None is
+    the command line."""
     text = normalized(text)
     number = (session.scalar(select(func.max(PlaybookVersion.number))
                              .where(PlaybookVersion.playbook_id == playbook_id)) or 0) + 1
@@ -178,7 +179,7 @@ def check(session: Session, playbook_id: str, text: str, classify: Callable) -> 
     return Check(candidate, [], results)
 
 
-def publish(session: Session, version: PlaybookVersion, actor: User, classify: Callable,
+def publish(session: Session, version: PlaybookVersion, actor: User | None, classify: Callable,
             *, event: str = "playbook.published") -> PlaybookVersion:
     """Put version in force if it is valid and every playbook test passes with it.
 
@@ -221,7 +222,7 @@ def create(session: Session, playbook_id: str, name: str, template: PlaybookVers
     return version
 
 
-def retire(session: Session, playbook_id: str, actor: User, classify: Callable) -> PlaybookVersion:
+def retire(session: Session, playbook_id: str, actor: User | None, classify: Callable) -> PlaybookVersion:
     """Take a playbook out of the set: it stops matching and its tests leave the publish gate.
 
     Raises:
@@ -232,9 +233,9 @@ def retire(session: Session, playbook_id: str, actor: User, classify: Callable) 
     if live is None or live.retired:
         raise LookupError(f"{playbook_id} is not in force")
     others = [p for p in published(session) if p.id != playbook_id]
-    results = playbooks.run_tests(others, classify)
     if not any(not p.when.specificity() for p in others):
         raise PublishBlocked([f"{playbook_id} is the only fallback: another playbook needs an empty `when`"], [])
+    results = playbooks.run_tests(others, classify)
     if not all(r.passed for r in results):
         raise PublishBlocked([], results)
     version = save_draft(session, playbook_id, live.yaml, actor)
@@ -245,7 +246,7 @@ def retire(session: Session, playbook_id: str, actor: User, classify: Callable) 
     return version
 
 
-def restore(session: Session, playbook_id: str, actor: User, classify: Callable) -> PlaybookVersion:
+def restore(session: Session, playbook_id: str, actor: User | None, classify: Callable) -> PlaybookVersion:
     """Put a retired playbook back in force, behind the tests like any publish.
 
     Raises:

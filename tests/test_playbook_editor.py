@@ -358,3 +358,19 @@ def test_a_lead_reads_playbooks_without_any_edit_control(client, login, live_ser
         assert "<form" not in content and "<button" not in content and "/rollback/" not in content
     assert re.search(r'<textarea[^>]*readonly[^>]*name="yaml"|<textarea[^>]*name="yaml"[^>]*readonly', pages[1])
     assert client.get(f"/playbooks/{PLAYBOOK}/publish").status_code == 403
+
+
+def test_the_command_line_retires_and_restores_a_playbook_audited(runner, session):
+    from assist.cli import main
+
+    retired = runner.invoke(main, ["playbooks", "retire", PLAYBOOK])
+    assert retired.exit_code == 0, retired.output
+    assert PLAYBOOK not in {p.id for p in playbook_versions.published(session)}
+    assert runner.invoke(main, ["playbooks", "retire", PLAYBOOK]).exit_code == 1  # not in force any more
+    assert runner.invoke(main, ["playbooks", "retire", "fallback"]).exit_code == 1  # the only fallback stays
+    restored = runner.invoke(main, ["playbooks", "restore", PLAYBOOK])
+    assert restored.exit_code == 0, restored.output
+    assert PLAYBOOK in {p.id for p in playbook_versions.published(session)}
+    events = [(e.kind, e.data["playbook"], e.actor_id)
+              for e in session.query(Event).filter(Event.kind.in_(["playbook.retired", "playbook.restored"]))]
+    assert events == [("playbook.retired", PLAYBOOK, None), ("playbook.restored", PLAYBOOK, None)]
