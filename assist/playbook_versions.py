@@ -280,9 +280,9 @@ def diff(older: PlaybookVersion | None, newer: PlaybookVersion) -> list[DiffLine
 
 def text_diff(before: str, after: str) -> list[DiffLine]:
     """The lines of a unified diff of two texts, their line ends normalized."""
-    lines = difflib.unified_diff(normalized(before).splitlines(), normalized(after).splitlines(), lineterm="", n=2)
-    return [DiffLine(line[0], line[1:]) if line[0] != "@" else DiffLine("@", line)
-            for line in lines if not line.startswith(("---", "+++"))]
+    lines = list(difflib.unified_diff(normalized(before).splitlines(), normalized(after).splitlines(),
+                                      lineterm="", n=2))[2:]  # without the ---/+++ header
+    return [DiffLine(line[0], line[1:]) if line[0] != "@" else DiffLine("@", line) for line in lines]
 
 
 def export(session: Session, folder: Path) -> list[Path]:

@@ -61,8 +61,8 @@ class FieldsForm(FlaskForm):
             text, name=self.name.data, priority=self.priority.data,
             route={"queue": self.queue.data, "priority": self.route_priority.data, "escalate": self.escalate.data,
                    "first_response_minutes": self.minutes.data},
-            auto_reply={"sms": _one_line_ends(self.sms.data), "voice": _one_line_ends(self.voice.data),
-                        "email": _one_line_ends(self.email.data)},
+            auto_reply={channel: playbook_versions.normalized(self[channel].data)
+                        for channel in ("sms", "voice", "email")},
             suggestions={key: _lines(field.data) for key, field in zip(SUGGESTION_KEYS, self.suggestion_fields())
                          if field.raw_data},
             **({"checklist": _lines(self.checklist.data)} if self.checklist.raw_data else {}))
@@ -72,10 +72,6 @@ for _key in SUGGESTION_KEYS:
     setattr(FieldsForm, f"suggest_{_key}", TextAreaField(
         f"Suggestions when {_key} (one a line)" if _key != "default" else "Suggestions by default (one a line)",
         validators=[Length(max=20000)]))
-
-
-def _one_line_ends(text: str) -> str:
-    return playbook_versions.normalized(text)
 
 
 def _lines(text: str | None) -> list[str]:
