@@ -139,7 +139,7 @@ SECRETS = ("twilio_auth_token", "secret_key", "smtp_relay_password", "smtp_auth_
 
 @main.group()
 def playbooks():
-    """Playbooks: validate and test them."""
+    """Playbooks: validate and test them, export, retire and restore the published ones."""
 
 
 @playbooks.command("check")
@@ -191,6 +191,45 @@ def playbooks_export(folder):
     playbook_versions.published(session)  # seeds an empty database first
     written = playbook_versions.export(session, folder)
     click.echo(f"wrote {len(written)} playbooks to {folder}")
+
+
+@playbooks.command("retire")
+@click.argument("playbook_id")
+@with_appcontext
+def playbooks_retire(playbook_id):
+    """Take PLAYBOOK_ID out of the published set (it stops matching; its tests leave the publish gate)."""
+    _change_playbook(playbook_id, "retire")
+    click.echo(f"retired {playbook_id}")
+
+
+@playbooks.command("restore")
+@click.argument("playbook_id")
+@with_appcontext
+def playbooks_restore(playbook_id):
+    """Put a retired PLAYBOOK_ID back, behind every playbook's tests."""
+    _change_playbook(playbook_id, "restore")
+    click.echo(f"restored {playbook_id}")
+
+
+def _change_playbook(playbook_id: str, change: str) -> None:
+    """Retire or restore a playbook as the console does (audited, with no user: the command line)."""
+    from assist import db as database
+    from assist import playbook_versions
+    from assist.triage import classify
+
+    session = database.session()
+    playbook_versions.published(session)  # seeds an empty database first
+    try:
+        getattr(playbook_versions, change)(session, playbook_id, None, classify)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except playbook_versions.PublishBlocked as blocked:
+        session.rollback()
+        for result in blocked.results:
+            if not result.passed:
+                click.echo(f"FAIL {result.playbook}: {result.text!r}: {result.detail}", err=True)
+        raise click.ClickException(f"{playbook_id}: not changed: {blocked}") from None
+    session.commit()
 
 
 def _read_rows(file, *, labelled: bool = False) -> list[dict]:

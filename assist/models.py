@@ -439,6 +439,9 @@ class PlaybookVersion(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(String(200))
+    # A published version that retires its playbook: in force, it takes the playbook (and its tests) out of the
+    # set; publishing a later version restores it.
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
 
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])

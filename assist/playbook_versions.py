@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, db, playbooks, runtime
+from assist import audit, clock, db, playbook_yaml, playbooks, runtime
 from assist.models import PlaybookVersion, User
 from assist.playbooks import Playbook, PlaybookError, TestResult
 
@@ -57,7 +57,8 @@ def _revision(session: Session) -> tuple:
 
 
 def published(session: Session) -> tuple[Playbook, ...]:
-    """The playbooks in force, re-read only when a publish has changed them (any process may publish)."""
+    """The playbooks in force (not retired), re-read only when a publish has changed them (any process may
+    publish)."""
     key = _revision(session)
     if key[1] is None:
         seed(session)
@@ -68,7 +69,7 @@ def published(session: Session) -> tuple[Playbook, ...]:
             # Versions in force keep answering even if published before a newer rule about their wording:
             # the editor shows the problem, and their next publish must fix it.
             _cache["set"] = tuple(playbooks.parse(row.yaml, f"{row.playbook_id} v{row.number}", wording=False)
-                                  for row in rows.values())
+                                  for row in rows.values() if not row.retired)
             _cache["key"] = key
         return _cache["set"]
 
@@ -114,6 +115,17 @@ def versions(session: Session, playbook_id: str) -> list[PlaybookVersion]:
                                 .order_by(PlaybookVersion.number)))
 
 
+def numbered(session: Session, playbook_id: str, number: int) -> PlaybookVersion | None:
+    return session.scalar(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id,
+                                                        PlaybookVersion.number == number))
+
+
+def unpublished(session: Session) -> list[str]:
+    """The ids of playbooks created in the editor and never published."""
+    live = _published_rows(session)
+    return sorted(set(session.scalars(select(PlaybookVersion.playbook_id)).all()) - set(live))
+
+
 def current(session: Session, playbook_id: str) -> PlaybookVersion | None:
     return _published_rows(session).get(playbook_id)
 
@@ -128,8 +140,21 @@ def draft(session: Session, playbook_id: str) -> PlaybookVersion | None:
     return None
 
 
-def save_draft(session: Session, playbook_id: str, text: str, actor: User) -> PlaybookVersion:
-    """Store text as the playbook's new draft version (saved even if invalid, so no edit is lost)."""
+def normalized(text: str) -> str:
+    """text with "\n" line ends: browsers send a textarea's lines with "\r\n", which would make every line of
+    a diff against a stored version differ."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def retired(session: Session) -> list[PlaybookVersion]:
+    """The versions in force that retire their playbook, by playbook id."""
+    return sorted((row for row in _published_rows(session).values() if row.retired), key=lambda r: r.playbook_id)
+
+
+def save_draft(session: Session, playbook_id: str, text: str, actor: User | None) -> PlaybookVersion:
+    """Store text as the playbook's new draft version (saved even if invalid, so no edit is lost); actor None is
+    the command line."""
+    text = normalized(text)
     number = (session.scalar(select(func.max(PlaybookVersion.number))
                              .where(PlaybookVersion.playbook_id == playbook_id)) or 0) + 1
     version = PlaybookVersion(playbook_id=playbook_id, number=number, yaml=text, created_by=actor)
@@ -154,7 +179,7 @@ def check(session: Session, playbook_id: str, text: str, classify: Callable) -> 
     return Check(candidate, [], results)
 
 
-def publish(session: Session, version: PlaybookVersion, actor: User, classify: Callable,
+def publish(session: Session, version: PlaybookVersion, actor: User | None, classify: Callable,
             *, event: str = "playbook.published") -> PlaybookVersion:
     """Put version in force if it is valid and every playbook test passes with it.
 
@@ -172,8 +197,7 @@ def publish(session: Session, version: PlaybookVersion, actor: User, classify: C
 
 def rollback(session: Session, playbook_id: str, number: int, actor: User, classify: Callable) -> PlaybookVersion:
     """Publish a new version holding the text of an earlier one (the history stays as it was)."""
-    old = session.scalar(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id,
-                                                       PlaybookVersion.number == number))
+    old = numbered(session, playbook_id, number)
     if old is None:
         raise LookupError(f"{playbook_id} has no version {number}")
     copy = save_draft(session, playbook_id, old.yaml, actor)
@@ -181,11 +205,84 @@ def rollback(session: Session, playbook_id: str, number: int, actor: User, class
     return publish(session, copy, actor, classify, event="playbook.rolled_back")
 
 
-def diff(older: PlaybookVersion | None, newer: PlaybookVersion) -> str:
-    """A unified diff of two versions' YAML."""
-    before = older.yaml.splitlines(keepends=True) if older else []
-    return "".join(difflib.unified_diff(before, newer.yaml.splitlines(keepends=True),
-                                        f"v{older.number}" if older else "empty", f"v{newer.number}"))
+def create(session: Session, playbook_id: str, name: str, template: PlaybookVersion, actor: User) -> PlaybookVersion:
+    """Start a new playbook as a draft: a copy of template's text under a new id and name, without its tests
+    (they name the template's messages).
+
+    Raises:
+        PlaybookError: the id is taken or invalid.
+    """
+    if versions(session, playbook_id):
+        raise PlaybookError(f"id: a playbook {playbook_id!r} exists already")
+    text = playbook_yaml.replaced(template.yaml, id=playbook_id, name=name, tests=[])
+    playbooks.parse(text, f"{playbook_id} new")
+    version = save_draft(session, playbook_id, text, actor)
+    version.note = f"created from {template.playbook_id}"
+    audit.record(session, "playbook.created", actor=actor, playbook=playbook_id, template=template.playbook_id)
+    return version
+
+
+def retire(session: Session, playbook_id: str, actor: User | None, classify: Callable) -> PlaybookVersion:
+    """Take a playbook out of the set: it stops matching and its tests leave the publish gate.
+
+    Raises:
+        LookupError: the playbook is not in force.
+        PublishBlocked: the set without it fails (no fallback left, or another playbook's test needs it).
+    """
+    live = current(session, playbook_id)
+    if live is None or live.retired:
+        raise LookupError(f"{playbook_id} is not in force")
+    others = [p for p in published(session) if p.id != playbook_id]
+    if not any(not p.when.specificity() for p in others):
+        raise PublishBlocked([f"{playbook_id} is the only fallback: another playbook needs an empty `when`"], [])
+    results = playbooks.run_tests(others, classify)
+    if not all(r.passed for r in results):
+        raise PublishBlocked([], results)
+    version = save_draft(session, playbook_id, live.yaml, actor)
+    version.note, version.retired = "retired", True
+    version.published_at, version.published_by = clock.now(), actor
+    audit.record(session, "playbook.retired", actor=actor, playbook=playbook_id, version=version.number)
+    session.flush()
+    return version
+
+
+def restore(session: Session, playbook_id: str, actor: User | None, classify: Callable) -> PlaybookVersion:
+    """Put a retired playbook back in force, behind the tests like any publish.
+
+    Raises:
+        LookupError: the playbook is not retired.
+        PublishBlocked: it fails validation or a test with it back in the set.
+    """
+    live = current(session, playbook_id)
+    if live is None or not live.retired:
+        raise LookupError(f"{playbook_id} is not retired")
+    copy = save_draft(session, playbook_id, live.yaml, actor)
+    copy.note = "restored"
+    return publish(session, copy, actor, classify, event="playbook.restored")
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a diff: its mark (+ added, - removed, space kept, @ a hunk's header) and its text."""
+
+    mark: str
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return {"+": "added", "-": "removed", "@": "hunk"}.get(self.mark, "kept")
+
+
+def diff(older: PlaybookVersion | None, newer: PlaybookVersion) -> list[DiffLine]:
+    """The lines of a unified diff of two versions' YAML (either may have been stored with "\r\n")."""
+    return text_diff(older.yaml if older else "", newer.yaml)
+
+
+def text_diff(before: str, after: str) -> list[DiffLine]:
+    """The lines of a unified diff of two texts, their line ends normalized."""
+    lines = list(difflib.unified_diff(normalized(before).splitlines(), normalized(after).splitlines(),
+                                      lineterm="", n=2))[2:]  # without the ---/+++ header
+    return [DiffLine(line[0], line[1:]) if line[0] != "@" else DiffLine("@", line) for line in lines]
 
 
 def export(session: Session, folder: Path) -> list[Path]:
@@ -193,6 +290,8 @@ def export(session: Session, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for playbook_id, row in sorted(_published_rows(session).items()):
+        if row.retired:
+            continue
         path = folder / f"{playbook_id}.yaml"
         path.write_text(row.yaml, encoding="utf-8")
         written.append(path)

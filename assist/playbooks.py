@@ -335,26 +335,52 @@ def check_template(template: str, language: str = "en", *, wording: bool = True)
 
 # -- loading and validation ------------------------------------------------------------------------
 
-def _line_map(node, path=(), lines=None) -> dict[tuple, int]:
-    """Map each field path of a YAML document to its 1-based line."""
+def _line_map(node, path=(), lines=None) -> dict[tuple, str]:
+    """Map each field path of a YAML document to its 1-based line and column."""
     lines = {} if lines is None else lines
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             here = path + (key.value,)
-            lines[here] = key.start_mark.line + 1
+            lines[here] = _position(key.start_mark)
             _line_map(value, here, lines)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines[path + (i,)] = item.start_mark.line + 1
+            lines[path + (i,)] = _position(item.start_mark)
             _line_map(item, path + (i,), lines)
     return lines
 
 
-def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
+def _position(mark) -> str:
+    """The "line:column" of a YAML mark, both counted from 1."""
+    return f"{mark.line + 1}:{mark.column + 1}"
+
+
+def _line_of(lines: dict[tuple, str], loc: tuple) -> str:
+    """The "line:column" of the deepest field of loc that the document has (a missing one points at its parent)."""
     for end in range(len(loc), 0, -1):
         if tuple(loc[:end]) in lines:
             return lines[tuple(loc[:end])]
-    return 1
+    return "1:1"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a playbook's text, where the editor marks it."""
+
+    line: int
+    column: int
+    text: str
+
+
+_LOCATED = re.compile(r":(\d+):(\d+): ")
+
+
+def located(problem: str) -> Problem:
+    """Split "source:line:column: what" (a line of a PlaybookError) into where and what."""
+    found = _LOCATED.search(problem)
+    if found is None:
+        return Problem(1, 1, problem)
+    return Problem(int(found[1]), int(found[2]), problem[found.end():])
 
 
 def parse(text: str, source: str = "<playbook>", *, wording: bool = True) -> Playbook:
@@ -362,7 +388,7 @@ def parse(text: str, source: str = "<playbook>", *, wording: bool = True) -> Pla
     right for an unknown contact (a version published before that check must still load).
 
     Raises:
-        PlaybookError: "source:line: field: what is wrong" for the first problems found.
+        PlaybookError: "source:line:column: field: what is wrong" for the first problems found.
     """
     playbook, problems = _parse(text, wording)
     if problems:
@@ -390,10 +416,10 @@ def _validate(text: str, source: str, wording: bool = True) -> Playbook:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise PlaybookError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: "
+        raise PlaybookError(f"{source}:{_position(mark) if mark else '1:1'}: not valid YAML: "
                             f"{getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise PlaybookError(f"{source}:1: a playbook is a mapping of fields (id, name, when, route, ...)")
+        raise PlaybookError(f"{source}:1:1: a playbook is a mapping of fields (id, name, when, route, ...)")
     lines = _line_map(node)
     try:
         playbook = Playbook.model_validate(data)
@@ -443,7 +469,7 @@ def load_dir(folder: Path | None = None) -> list[Playbook]:
             problems.append(str(exc))
             continue
         if playbook.id in seen:
-            problems.append(f"{path}:1: id: {playbook.id!r} is also the id of {seen[playbook.id]}")
+            problems.append(f"{path}:1:1: id: {playbook.id!r} is also the id of {seen[playbook.id]}")
         seen[playbook.id] = path
         playbooks.append(playbook)
     if problems:

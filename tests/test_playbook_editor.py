@@ -73,15 +73,18 @@ def test_preview_renders_the_drafts_reply_and_route_for_a_message(client, login,
     page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
     draft = edited_yaml(session, auto_reply__sms="Preview check: is {{ pet_name }} chipped{{ comma_name }}?",
                         route__first_response_minutes=7)
-    response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
-        "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
-        "csrf_token": csrf_token(page)})
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200
-    preview = body[body.index("<h2>Preview</h2>"):]
-    assert "Triage: critical · " in preview and " · lost_pet</p>" in preview
-    assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in preview  # the draft's route, not the published
-    known, unknown = preview.split('<h3 id="preview-unknown">')
+    previews = {}
+    for contact in ("known", "unknown"):
+        response = client.post(f"/playbooks/{PLAYBOOK}/preview", data={
+            "yaml": draft, "text": "the husky slipped her collar and ran off", "channel": "sms",
+            "contact": contact, "csrf_token": csrf_token(page)})
+        assert response.status_code == 200
+        body = response.get_data(as_text=True)
+        previews[contact] = body[body.index("<h2>Preview</h2>"):]
+        assert "Preview check" in body[body.index('<textarea'):]  # the previewed text stays in the editor
+    known, unknown = previews["known"], previews["unknown"]
+    assert "Triage: critical · " in known and " · lost_pet</p>" in known
+    assert f"Playbook: <b>{PLAYBOOK}</b> → emergency, P1, 7 min" in known  # the draft's route, not the published
     assert "Reply: Preview check: is Biscuit chipped, Sam?" in known  # rendered with the sample context
     assert "Reply: Preview check: is your pet chipped?" in unknown  # and for a contact we know nothing about
     assert "Suggestions for a" in unknown and "there," not in html.unescape(unknown)
@@ -119,7 +122,7 @@ def test_a_stored_draft_with_a_refused_template_shows_its_error_everywhere_inste
     answers = {
         "test": client.post(f"/playbooks/{PLAYBOOK}/test", data={"yaml": draft, "csrf_token": token}),
         "preview": client.post(f"/playbooks/{PLAYBOOK}/preview", data={
-            "yaml": draft, "text": "my dog got out", "channel": "sms", "csrf_token": token}),
+            "yaml": draft, "text": "my dog got out", "channel": "sms", "contact": "known", "csrf_token": token}),
         "publish": client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token}),
     }
     assert {name: answer.status_code for name, answer in answers.items()} == \
@@ -211,3 +214,163 @@ def test_the_form_view_saves_a_draft_that_can_be_published(client, login, live_s
     assert saved["tests"] == current["tests"]  # the rest of the playbook is kept
     assert client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": fields["csrf_token"]}).status_code == 302
     assert sms_reply(live_server, "+15035550011").startswith("FORM: keep calling")
+
+
+def test_a_crlf_draft_is_stored_with_newlines_and_its_diff_shows_only_the_changed_line(
+        client, login, live_server, session):
+    sms_reply(live_server, "+15035550012")
+    supervisor = login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    seeded = playbook_versions.current(session, PLAYBOOK).yaml
+    # a version saved from a browser before line ends were normalized
+    session.add(PlaybookVersion(playbook_id=PLAYBOOK, number=2, yaml=seeded.replace("\n", "\r\n"),
+                                created_by_id=supervisor.id))
+    session.commit()
+    changed = seeded.replace("first_response_minutes: 5", "first_response_minutes: 4").replace("\n", "\r\n")
+    assert client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": changed, "csrf_token": token}).status_code == 302
+    stored = playbook_versions.draft(session, PLAYBOOK).yaml
+    assert "\r" not in stored and stored == seeded.replace("first_response_minutes: 5", "first_response_minutes: 4")
+
+    history = client.get(f"/playbooks/{PLAYBOOK}/history").get_data(as_text=True)
+    newest = history[history.index("<h2>v3"):history.index("<h2>v2")]
+    assert re.findall(r'class="diff-line diff-(added|removed)">.*?</span>(.*?)</span>', newest) == [
+        ("removed", "  first_response_minutes: 5"), ("added", "  first_response_minutes: 4")]
+
+
+def test_publish_and_rollback_are_confirmed_with_the_diff_that_takes_effect(client, login, live_server, session):
+    sms_reply(live_server, "+15035550013")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    draft = playbook_versions.current(session, PLAYBOOK).yaml.replace("priority: 800", "priority: 801")
+    client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": draft, "csrf_token": token})
+
+    editor = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
+    assert f'href="/playbooks/{PLAYBOOK}/publish"' in editor  # a link to the confirmation, not a direct post
+    confirm = client.get(f"/playbooks/{PLAYBOOK}/publish").get_data(as_text=True)
+    assert re.findall(r"diff-(added|removed)\">.*?</span>(.*?)</span>", confirm) == [
+        ("removed", "priority: 800"), ("added", "priority: 801")]
+    assert f'action="/playbooks/{PLAYBOOK}/publish"' in confirm
+    assert playbook_versions.current(session, PLAYBOOK).number == 1  # looking changes nothing
+    client.post(f"/playbooks/{PLAYBOOK}/publish", data={"csrf_token": token})
+
+    confirm = client.get(f"/playbooks/{PLAYBOOK}/rollback/1").get_data(as_text=True)
+    assert re.findall(r"diff-(added|removed)\">.*?</span>(.*?)</span>", confirm) == [
+        ("removed", "priority: 801"), ("added", "priority: 800")]
+    assert f'action="/playbooks/{PLAYBOOK}/rollback/1"' in confirm
+    assert client.get(f"/playbooks/{PLAYBOOK}/rollback/9").status_code == 404
+
+
+def test_an_error_names_its_line_and_column_and_marks_the_line(client, login, live_server, session):
+    sms_reply(live_server, "+15035550014")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    broken = playbook_versions.current(session, PLAYBOOK).yaml.replace("  queue: emergency", "  queue: vip")
+    line = broken.splitlines().index("  queue: vip") + 1
+    page = client.post(f"/playbooks/{PLAYBOOK}/test", data={"yaml": broken, "csrf_token": token})
+    assert page.status_code == 422
+    body = page.get_data(as_text=True)
+    assert f'data-line="{line}">line {line}, column 3</a>: <code>route.queue:' in body
+    assert re.findall(r'<li class="marked">(\d+)</li>', body) == [str(line)]
+
+
+def test_the_form_view_edits_suggestions_and_the_checklist_and_keeps_comments(client, login, live_server, session):
+    sms_reply(live_server, "+15035550015")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True))
+    commented = playbook_versions.current(session, PLAYBOOK).yaml.replace(
+        "priority: 800\n", "priority: 800  # above the other lost-pet playbooks\n", 1).replace(
+        "checklist:\n", "# the agent ticks these off on the case page\nchecklist:\n")
+    client.post(f"/playbooks/{PLAYBOOK}/draft", data={"yaml": commented, "csrf_token": token})
+    page = client.get(f"/playbooks/{PLAYBOOK}").get_data(as_text=True)
+    form = page[page.index("<h2>Form view</h2>"):]
+    assert "Suggestions when fear" in form and "Checklist (one step a line)" in form
+    current = yaml.safe_load(commented)
+    fields = {"name": current["name"], "priority": current["priority"], "queue": "emergency", "route_priority": 1,
+              "escalate": "y", "minutes": 5, **{f: current["auto_reply"][f] for f in ("sms", "voice", "email")},
+              "suggest_default": "\r\n".join(current["suggestions"]["default"]),
+              "suggest_fear": "\r\n".join(current["suggestions"]["fear"] + ["Is {{ pet_name }} wearing a tag?"]),
+              "suggest_joy": "", "checklist": "Ask where the pet was last seen\r\n\r\nAsk for a photo\r\n",
+              "csrf_token": csrf_token(form)}
+    assert client.post(f"/playbooks/{PLAYBOOK}/fields", data=fields).status_code == 302
+    saved = playbook_versions.draft(session, PLAYBOOK).yaml
+    assert "priority: 800  # above the other lost-pet playbooks\n" in saved
+    assert "# the agent ticks these off on the case page\nchecklist:\n" in saved
+    document = yaml.safe_load(saved)
+    assert list(document) == list(current)  # the key order too
+    assert document["suggestions"]["fear"][-1] == "Is {{ pet_name }} wearing a tag?"
+    assert "joy" not in document["suggestions"]
+    assert document["checklist"] == ["Ask where the pet was last seen", "Ask for a photo"]
+    assert document["suggestions"]["anger"] == current["suggestions"]["anger"]  # not sent: left as it was
+
+
+def test_a_playbook_is_created_from_a_copy_and_a_retired_one_leaves_matching_and_the_gate(
+        client, login, live_server, session):
+    original = sms_reply(live_server, "+15035550016")
+    supervisor = login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get("/playbooks/").get_data(as_text=True))
+    created = client.post("/playbooks/new", data={"playbook_id": "lost-pet-night", "name": "Lost pet at night",
+                                                  "template": PLAYBOOK, "csrf_token": token})
+    assert created.status_code == 302 and created.location.endswith("/playbooks/lost-pet-night")
+    first = playbook_versions.draft(session, "lost-pet-night")
+    assert first.number == 1 and first.published_at is None
+    assert "lost-pet-night" in client.get("/playbooks/").get_data(as_text=True)  # listed though never published
+    taken = client.post("/playbooks/new", data={"playbook_id": PLAYBOOK, "name": "Again", "template": PLAYBOOK,
+                                                "csrf_token": token})
+    assert taken.status_code == 409
+
+    # the copy, first in order: the original's tests now reach it, so the gate refuses it
+    copy = first.yaml.replace("priority: 800", "priority: 900").replace("Search nearby now", "NIGHT: search now")
+    client.post("/playbooks/lost-pet-night/draft", data={"yaml": copy, "csrf_token": token})
+    blocked = client.post("/playbooks/lost-pet-night/publish", data={"csrf_token": token})
+    assert blocked.status_code == 409 and "playbook: expected lost-pet-now, got lost-pet-night" in \
+        blocked.get_data(as_text=True)
+
+    assert client.post(f"/playbooks/{PLAYBOOK}/retire", data={"csrf_token": token}).status_code == 302
+    assert PLAYBOOK not in {p.id for p in playbook_versions.published(session)}
+    assert f"<code>{PLAYBOOK}</code></a> · retired" in client.get("/playbooks/").get_data(as_text=True)
+    assert client.post("/playbooks/lost-pet-night/publish", data={"csrf_token": token}).status_code == 302
+    assert sms_reply(live_server, "+15035550017").startswith("Hi there. NIGHT: search now")
+
+    assert client.post("/playbooks/lost-pet-night/retire", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/playbooks/{PLAYBOOK}/restore", data={"csrf_token": token}).status_code == 302
+    assert sms_reply(live_server, "+15035550018") == original
+    kinds = {(e.kind, e.data.get("playbook")) for e in session.query(Event).filter(Event.actor_id == supervisor.id)}
+    assert {("playbook.created", "lost-pet-night"), ("playbook.retired", PLAYBOOK),
+            ("playbook.retired", "lost-pet-night"), ("playbook.restored", PLAYBOOK)} <= kinds
+
+
+def test_the_last_fallback_cannot_be_retired(client, login, live_server, session):
+    sms_reply(live_server, "+15035550019")
+    login(UserRole.SUPERVISOR)
+    token = csrf_token(client.get("/playbooks/").get_data(as_text=True))
+    refused = client.post("/playbooks/fallback/retire", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "fallback" in {p.id for p in playbook_versions.published(session)}
+
+
+def test_a_lead_reads_playbooks_without_any_edit_control(client, login, live_server, session):
+    sms_reply(live_server, "+15035550020")
+    login(UserRole.LEAD)
+    pages = [client.get(path).get_data(as_text=True)
+             for path in ("/playbooks/", f"/playbooks/{PLAYBOOK}", f"/playbooks/{PLAYBOOK}/history")]
+    for page in pages:
+        content = page[page.index('<main'):]
+        assert "<form" not in content and "<button" not in content and "/rollback/" not in content
+    assert re.search(r'<textarea[^>]*readonly[^>]*name="yaml"|<textarea[^>]*name="yaml"[^>]*readonly', pages[1])
+    assert client.get(f"/playbooks/{PLAYBOOK}/publish").status_code == 403
+
+
+def test_the_command_line_retires_and_restores_a_playbook_audited(runner, session):
+    from assist.cli import main
+
+    retired = runner.invoke(main, ["playbooks", "retire", PLAYBOOK])
+    assert retired.exit_code == 0, retired.output
+    assert PLAYBOOK not in {p.id for p in playbook_versions.published(session)}
+    assert runner.invoke(main, ["playbooks", "retire", PLAYBOOK]).exit_code == 1  # not in force any more
+    assert runner.invoke(main, ["playbooks", "retire", "fallback"]).exit_code == 1  # the only fallback stays
+    restored = runner.invoke(main, ["playbooks", "restore", PLAYBOOK])
+    assert restored.exit_code == 0, restored.output
+    assert PLAYBOOK in {p.id for p in playbook_versions.published(session)}
+    events = [(e.kind, e.data["playbook"], e.actor_id)
+              for e in session.query(Event).filter(Event.kind.in_(["playbook.retired", "playbook.restored"]))]
+    assert events == [("playbook.retired", PLAYBOOK, None), ("playbook.restored", PLAYBOOK, None)]

@@ -97,12 +97,12 @@ def test_schema_errors_name_the_file_line_and_field(path, value, named):
 
 def test_the_line_points_at_the_field():
     text = VALID.replace("  queue: emergency", "  queue: vip")
-    with pytest.raises(PlaybookError, match=r"^bad.yaml:8: route.queue"):
+    with pytest.raises(PlaybookError, match=r"^bad.yaml:8:3: route.queue"):
         parse(text, "bad.yaml")
 
 
 def test_broken_yaml_names_its_line():
-    with pytest.raises(PlaybookError, match=r"^bad.yaml:2: not valid YAML"):
+    with pytest.raises(PlaybookError, match=r"^bad.yaml:2:8: not valid YAML"):
         parse("id: x\nname: a: b\npriority: 1\n", "bad.yaml")
 
 
@@ -214,7 +214,7 @@ def test_without_a_fallback_an_unmatched_message_is_an_error():
 def test_duplicate_ids_in_a_folder_are_refused(tmp_path):
     (tmp_path / "a.yaml").write_text(VALID)
     (tmp_path / "b.yaml").write_text(VALID)
-    with pytest.raises(PlaybookError, match="b.yaml:1: id: 'lost-pet-now' is also the id of"):
+    with pytest.raises(PlaybookError, match="b.yaml:1:1: id: 'lost-pet-now' is also the id of"):
         playbooks.load_dir(tmp_path)
 
 

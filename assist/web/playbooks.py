@@ -1,13 +1,13 @@
 """Supervisors' playbook editor: drafts, tests, preview, publish, history with diffs, rollback."""
 
-import yaml
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
-from assist import db, playbook_versions, playbooks, triage
+from assist import db, playbook_versions, playbook_yaml, playbooks, triage
 from assist.models import UserRole
 from assist.playbook_versions import PublishBlocked
 from assist.triage.labels import QUEUES
@@ -24,8 +24,12 @@ class EditorForm(FlaskForm):
     yaml = TextAreaField("YAML", validators=[DataRequired(), Length(max=MAX_YAML)])
 
 
+# The emotions a playbook may have suggestions for (the taxonomy's), after the default ones.
+SUGGESTION_KEYS = tuple(playbooks.Suggestions.model_fields)
+
+
 class FieldsForm(FlaskForm):
-    """The form view: the fields supervisors change most, written back into the YAML."""
+    """The form view: the fields supervisors change most, written back into the YAML in place."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     priority = IntegerField("Priority (higher first)", validators=[NumberRange(0, 1000)])
@@ -36,27 +40,64 @@ class FieldsForm(FlaskForm):
     sms = TextAreaField("SMS reply", validators=[DataRequired(), Length(max=1600)])
     voice = TextAreaField("Voice reply", validators=[DataRequired(), Length(max=1000)])
     email = TextAreaField("Email reply", validators=[DataRequired(), Length(max=20000)])
+    checklist = TextAreaField("Checklist (one step a line)", validators=[Length(max=20000)])
 
     @classmethod
     def of(cls, playbook: playbooks.Playbook) -> "FieldsForm":
         r, a = playbook.route, playbook.auto_reply
+        suggestions = {f"suggest_{key}": "\n".join(getattr(playbook.suggestions, key)) for key in SUGGESTION_KEYS}
         return cls(data={"name": playbook.name, "priority": playbook.priority, "queue": r.queue,
                          "route_priority": r.priority, "escalate": r.escalate, "minutes": r.first_response_minutes,
-                         "sms": a.sms, "voice": a.voice, "email": a.email})
+                         "sms": a.sms, "voice": a.voice, "email": a.email,
+                         "checklist": "\n".join(playbook.checklist), **suggestions})
 
-    def apply(self, document: dict) -> dict:
-        document.update(name=self.name.data, priority=self.priority.data)
-        document["route"] = {**document.get("route", {}), "queue": self.queue.data,
-                             "priority": self.route_priority.data, "escalate": self.escalate.data,
-                             "first_response_minutes": self.minutes.data}
-        document["auto_reply"] = {"sms": self.sms.data, "voice": self.voice.data,
-                                  "email": self.email.data.replace("\r\n", "\n")}
-        return document
+    def suggestion_fields(self) -> list:
+        return [self[f"suggest_{key}"] for key in SUGGESTION_KEYS]
+
+    def applied(self, text: str) -> str:
+        """text with this form's values, its comments and key order kept; a list field the request did not
+        send is left as it was."""
+        return playbook_yaml.replaced(
+            text, name=self.name.data, priority=self.priority.data,
+            route={"queue": self.queue.data, "priority": self.route_priority.data, "escalate": self.escalate.data,
+                   "first_response_minutes": self.minutes.data},
+            auto_reply={channel: playbook_versions.normalized(self[channel].data)
+                        for channel in ("sms", "voice", "email")},
+            suggestions={key: _lines(field.data) for key, field in zip(SUGGESTION_KEYS, self.suggestion_fields())
+                         if field.raw_data},
+            **({"checklist": _lines(self.checklist.data)} if self.checklist.raw_data else {}))
+
+
+for _key in SUGGESTION_KEYS:
+    setattr(FieldsForm, f"suggest_{_key}", TextAreaField(
+        f"Suggestions when {_key} (one a line)" if _key != "default" else "Suggestions by default (one a line)",
+        validators=[Length(max=20000)]))
+
+
+def _lines(text: str | None) -> list[str]:
+    """The non-blank lines of a textarea (one item a line)."""
+    return [line.strip() for line in playbook_versions.normalized(text or "").split("\n") if line.strip()]
+
+
+class NewPlaybookForm(FlaskForm):
+    playbook_id = StringField("Id (lowercase letters, digits and dashes)", validators=[
+        DataRequired(), Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$", message="lowercase letters, digits and dashes")])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    template = SelectField("Start from a copy of")
+
+
+# Who a preview is for: a contact whose names are known, or one the team knows nothing about (a new number,
+# no member or booking), so the supervisor reads what that contact would get too.
+PREVIEW_CONTACTS: dict[str, tuple[str, dict]] = {
+    "known": ("a contact we know (Sam, with Biscuit)", {"first_name": "Sam", "pet_name": "Biscuit", "case_id": 1234}),
+    "unknown": ("a contact we know nothing about (no name)", {"case_id": 1234}),
+}
 
 
 class PreviewForm(FlaskForm):
-    text = TextAreaField("Message", validators=[DataRequired(), Length(max=5000)])
+    text = TextAreaField("Preview with a message", validators=[DataRequired(), Length(max=5000)])
     channel = SelectField("Channel", choices=[channel.value for channel in Channel])
+    contact = SelectField("For", choices=[SelectChoice(key, label) for key, (label, _) in PREVIEW_CONTACTS.items()])
 
 
 @bp.get("/")
@@ -65,7 +106,30 @@ def index():
     session = db.session()
     live = playbooks.ordered(list(playbook_versions.published(session)))
     rows = [(p, playbook_versions.current(session, p.id), playbook_versions.draft(session, p.id)) for p in live]
-    return render_template("playbooks.html", rows=rows)
+    return render_template("playbooks.html", rows=rows, retired=playbook_versions.retired(session),
+                           unpublished=playbook_versions.unpublished(session), new_form=_new_form())
+
+
+@bp.post("/new")
+@role_required(UserRole.SUPERVISOR)
+def create():
+    """Start a new playbook as a draft copied from a published one."""
+    session = db.session()
+    form = _new_form()
+    if not form.validate():
+        flash("Not created: " + "; ".join(f"{form[name].label.text}: {', '.join(errors)}"
+                                           for name, errors in form.errors.items()), "error")
+        return redirect(url_for("playbooks.index")), 400
+    template = playbook_versions.current(session, form.template.data)
+    try:
+        version = playbook_versions.create(session, form.playbook_id.data, form.name.data, template, current_user)
+    except playbooks.PlaybookError as exc:
+        session.rollback()
+        flash(f"Not created: {exc}", "error")
+        return redirect(url_for("playbooks.index")), 409
+    session.commit()
+    return flash_redirect(f"Created {version.playbook_id} as draft version {version.number}: edit its `when` "
+                          f"and tests, then publish it.", "playbooks.edit", playbook_id=version.playbook_id)
 
 
 @bp.get("/<playbook_id>")
@@ -97,13 +161,10 @@ def save_fields(playbook_id: str):
     if not form.validate():
         return _editor(playbook_id, shown.yaml, fields=form, status=400)
     try:
-        document = yaml.safe_load(shown.yaml)
-    except yaml.YAMLError:
-        document = None
-    if not isinstance(document, dict):
+        text = form.applied(shown.yaml)
+    except playbooks.PlaybookError:
         flash("The YAML does not parse: fix it in the YAML view first.", "error")
         return _editor(playbook_id, shown.yaml, fields=form, status=422)
-    text = yaml.safe_dump(form.apply(document), sort_keys=False, allow_unicode=True, width=110)
     version = playbook_versions.save_draft(session, playbook_id, text, current_user)
     session.commit()
     return flash_redirect(f"Saved draft version {version.number} from the form.", "playbooks.edit",
@@ -120,31 +181,39 @@ def test(playbook_id: str):
     return _editor(playbook_id, form.yaml.data, check=result, status=200 if result.ok else 422)
 
 
-PREVIEW_KNOWN = {"first_name": "Sam", "pet_name": "Biscuit", "case_id": 1234}
-PREVIEW_UNKNOWN = {"case_id": 1234}  # a contact with no name, member or booking
-
-
 @bp.post("/<playbook_id>/preview")
 @role_required(UserRole.SUPERVISOR)
 def preview(playbook_id: str):
+    """What the text in the editor, saved or not, would do with a message; the text stays in the editor."""
     text = request.form.get("yaml", "")
     form = PreviewForm()
     if not form.validate():
-        return _editor(playbook_id, text, status=400)
+        return _editor(playbook_id, text, preview_form=form, status=400)
     session = db.session()
     try:
         candidate = playbooks.parse(text, f"{playbook_id} draft")
-    except playbooks.PlaybookError as exc:
-        return _editor(playbook_id, text, errors=str(exc).splitlines(), status=422)
+    except playbooks.PlaybookError:
+        return _editor(playbook_id, text, preview_form=form, status=422)
     result = triage.classify(form.text.data, form.channel.data)
     others = [p for p in playbook_versions.published(session) if p.id != playbook_id]
-    # Twice: for a contact whose names are known, and for one the team knows nothing about (a new number),
-    # so the supervisor reads what that contact would get too.
-    decisions = [playbooks.decide([candidate, *others], urgency=result.urgency, emotion=result.emotion,
-                                  category=result.category, channel=form.channel.data, text=form.text.data,
-                                  context=context)
-                 for context in (PREVIEW_KNOWN, PREVIEW_UNKNOWN)]
-    return _editor(playbook_id, text, preview=(result, *decisions))
+    label, context = PREVIEW_CONTACTS[form.contact.data]
+    decision = playbooks.decide([candidate, *others], urgency=result.urgency, emotion=result.emotion,
+                                category=result.category, channel=form.channel.data, text=form.text.data,
+                                context=context)
+    return _editor(playbook_id, text, preview_form=form, preview=(result, decision, label))
+
+
+@bp.get("/<playbook_id>/publish")
+@role_required(UserRole.SUPERVISOR)
+def confirm_publish(playbook_id: str):
+    """What publishing the saved draft changes, before it does."""
+    session = db.session()
+    version = playbook_versions.draft(session, playbook_id)
+    if version is None:
+        return flash_redirect("There is no draft to publish: save one first.", "playbooks.edit", category="error",
+                              playbook_id=playbook_id)
+    return _confirm(playbook_id, f"Publish draft v{version.number}", version.yaml,
+                    url_for("playbooks.publish", playbook_id=playbook_id))
 
 
 @bp.post("/<playbook_id>/publish")
@@ -167,6 +236,40 @@ def publish(playbook_id: str):
                           "playbooks.edit", playbook_id=playbook_id)
 
 
+@bp.post("/<playbook_id>/retire")
+@role_required(UserRole.SUPERVISOR)
+def retire(playbook_id: str):
+    session = db.session()
+    try:
+        playbook_versions.retire(session, playbook_id, current_user, triage.classify)
+    except LookupError:
+        abort(404)
+    except PublishBlocked as blocked:
+        session.rollback()
+        flash(f"Not retired: {blocked}", "error")
+        return redirect(url_for("playbooks.edit", playbook_id=playbook_id)), 409
+    session.commit()
+    return flash_redirect(f"Retired {playbook_id}: it no longer matches, and its tests no longer gate publishing.",
+                          "playbooks.index")
+
+
+@bp.post("/<playbook_id>/restore")
+@role_required(UserRole.SUPERVISOR)
+def restore(playbook_id: str):
+    session = db.session()
+    try:
+        version = playbook_versions.restore(session, playbook_id, current_user, triage.classify)
+    except LookupError:
+        abort(404)
+    except PublishBlocked as blocked:
+        session.rollback()
+        flash(f"Not restored: {blocked}", "error")
+        return redirect(url_for("playbooks.edit", playbook_id=playbook_id)), 409
+    session.commit()
+    return flash_redirect(f"Restored {playbook_id} as version {version.number}.", "playbooks.edit",
+                          playbook_id=playbook_id)
+
+
 @bp.get("/<playbook_id>/history")
 @role_required(UserRole.LEAD)
 def history(playbook_id: str):
@@ -176,8 +279,18 @@ def history(playbook_id: str):
         abort(404)
     live = playbook_versions.current(session, playbook_id)
     entries = [(v, playbook_versions.diff(rows[i - 1] if i else None, v)) for i, v in enumerate(rows)]
-    return render_template("playbook_history.html", playbook_id=playbook_id, entries=entries[::-1], live=live,
-                           form=FlaskForm())
+    return render_template("playbook_history.html", playbook_id=playbook_id, entries=entries[::-1], live=live)
+
+
+@bp.get("/<playbook_id>/rollback/<int:number>")
+@role_required(UserRole.SUPERVISOR)
+def confirm_rollback(playbook_id: str, number: int):
+    """What rolling back to version number changes, before it does."""
+    old = playbook_versions.numbered(db.session(), playbook_id, number)
+    if old is None:
+        abort(404)
+    return _confirm(playbook_id, f"Roll back to v{number}", old.yaml,
+                    url_for("playbooks.rollback", playbook_id=playbook_id, number=number))
 
 
 @bp.post("/<playbook_id>/rollback/<int:number>")
@@ -197,6 +310,21 @@ def rollback(playbook_id: str, number: int):
     return redirect(url_for("playbooks.history", playbook_id=playbook_id))
 
 
+def _new_form() -> NewPlaybookForm:
+    form = NewPlaybookForm()
+    form.template.choices = [(p.id, f"{p.name} ({p.id})")
+                             for p in playbooks.ordered(list(playbook_versions.published(db.session())))]
+    return form
+
+
+def _confirm(playbook_id: str, action: str, text: str, target: str):
+    """A page showing the diff that action would put in force, with the one button that does it."""
+    live = playbook_versions.current(db.session(), playbook_id)
+    changes = playbook_versions.text_diff(live.yaml if live else "", text)
+    return render_template("playbook_confirm.html", playbook_id=playbook_id, action=action, changes=changes,
+                           live=live, target=target, form=FlaskForm())
+
+
 def _shown(playbook_id: str):
     """The version the editor shows: the unpublished draft if there is one, else the one in force."""
     session = db.session()
@@ -211,18 +339,20 @@ def _known(playbook_id: str) -> None:
         abort(404)
 
 
-def _editor(playbook_id: str, text: str, *, check=None, errors=None, preview=None, fields=None,
+def _editor(playbook_id: str, text: str, *, check=None, preview=None, fields=None, preview_form=None,
             status: int = 200):
     _known(playbook_id)
     session = db.session()
+    text = playbook_versions.normalized(text)
     try:
         parsed, problems = playbooks.parse(text, f"{playbook_id} draft"), []
     except playbooks.PlaybookError as exc:
-        parsed, problems = None, str(exc).splitlines()
+        parsed, problems = None, [playbooks.located(line) for line in str(exc).splitlines()]
     form = EditorForm(data={"yaml": text})
     return render_template(
-        "playbook.html", playbook_id=playbook_id, form=form, preview_form=PreviewForm(), parsed=parsed,
-        fields=fields or (FieldsForm.of(parsed) if parsed else None),
-        problems=errors or problems, check=check, preview=preview,
+        "playbook.html", playbook_id=playbook_id, form=form, preview_form=preview_form or PreviewForm(),
+        parsed=parsed, fields=fields or (FieldsForm.of(parsed) if parsed else None), problems=problems,
+        marked={p.line for p in problems}, line_count=text.count("\n") + 1, check=check, preview=preview,
+        editable=current_user.has_role(UserRole.SUPERVISOR),
         live=playbook_versions.current(session, playbook_id), draft=playbook_versions.draft(session, playbook_id),
     ), status
