@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         api,
         attention,
         auth,
+        claims,
         console,
         dashboard,
         error_pages,
@@ -87,7 +88,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         for blueprint in (sms.bp, voice.bp, api.bp):
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
-        for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
+        for blueprint in (auth.bp, console.bp, claims.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
                           tokens.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
