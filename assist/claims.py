@@ -11,7 +11,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -295,6 +295,7 @@ def open_claim(session: Session, case: Case, *, booking: Booking, pet: Pet, inci
         raise ValueError("the contact is not matched to a member: a claim needs its claimant")
     for document in documents:
         _attachment_of(session, case, document)
+    incident_at = incident_at.astimezone(UTC)  # SQLite keeps no offset: every stored time is UTC
     day = incident_at.astimezone(policy.zone).date()
     earlier = _same_incident(session, booking, pet, day)
     if earlier is not None:
