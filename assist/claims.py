@@ -450,7 +450,10 @@ def invoice_amounts(session: Session, claim: Claim) -> list[Found]:
     found: list[Found] = []
     seen_bodies: set[int] = set()
     for document in claim.documents or []:
-        message, listed = _attachment_of(session, claim.case, document)
+        try:
+            message, listed = _attachment_of(session, claim.case, document)
+        except ValueError:
+            continue  # the file is gone from the case since (removed by retention): nothing left to read
         if message.channel == Channel.EMAIL and message.id not in seen_bodies:
             seen_bodies.add(message.id)
             found += _totals(f"the email of {message.created_at:%b %d}", message.text, claim)
