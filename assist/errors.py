@@ -6,9 +6,9 @@ from datetime import datetime
 
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
-__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "FetchFailed", "ForeignCallback",
-           "ImportFailed", "InvalidAddress", "NotKept", "NotSendable", "PortBusy", "SendFailed", "StaleReply", "Taken",
-           "UnknownStatus"]
+__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "DuplicateClaim", "FetchFailed",
+           "ForeignCallback", "ImportFailed", "InvalidAddress", "NotDecidable", "NotKept", "NotSendable", "PortBusy",
+           "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -62,3 +62,16 @@ class PortBusy(AssistError):
 
 class ConfigError(AssistError):
     """A setting is missing or invalid; the message names the variable (one line per problem)."""
+
+
+class DuplicateClaim(AssistError):
+    """A claim for the same incident (booking, pet and day) exists already: one incident is claimed once."""
+
+    def __init__(self, claim_id: int | None):
+        super().__init__(f"claim #{claim_id} is already open for this incident" if claim_id else
+                         "a claim is already open for this incident")
+        self.claim_id = claim_id
+
+
+class NotDecidable(AssistError):
+    """A claim cannot take this decision now: checks still unreviewed, an amount out of bounds, a role too low."""

@@ -1,6 +1,6 @@
 """The database tables, as SQLAlchemy 2 declarative models."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -655,3 +656,67 @@ class ReviewFinding(Base):
 
     review: Mapped[SafetyReview] = relationship(back_populates="findings")
     author: Mapped[User] = relationship()
+
+
+class ClaimStatus(StrEnum):
+    OPEN = "open"  # being checked
+    AWAITING_LEAD = "awaiting_lead"  # decided by an agent above the lead's threshold: a lead approves it
+    DECIDED = "decided"  # the decision stands and its letter is sent
+
+
+class Claim(Base):
+    """A vet bill a member asks the marketplace to reimburse, worked on a case (assist/claims.py).
+
+    Amounts are integers of the currency's minor unit (cents). One claim per incident: the same booking, pet and
+    day of the incident are refused a second time, by the database too."""
+
+    __tablename__ = "claims"
+    __table_args__ = (UniqueConstraint("booking_id", "pet_id", "incident_day", name="uq_claims_incident"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    claimant_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
+    pet_id: Mapped[int] = mapped_column(ForeignKey("pets.id"))
+    incident_at: Mapped[datetime]
+    incident_day: Mapped[date] = mapped_column(Date)  # in the team's time zone: what "the same incident" compares
+    clinic: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_claimed: Mapped[int] = mapped_column(Integer)  # minor units
+    documents: Mapped[list] = mapped_column(JSON, default=list)  # [{"message_id", "index"}]: the case's attachments
+    reviews: Mapped[dict] = mapped_column(JSON, default=dict)  # check key -> {"verdict", "note", "by", "at"}
+    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus, "claim_status"), default=ClaimStatus.OPEN)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # approved, partial, denied, needs_info
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    amount_approved: Mapped[int | None] = mapped_column(Integer)  # minor units
+    letter: Mapped[str | None] = mapped_column(Text)
+    letter_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship()
+    claimant: Mapped[Member] = relationship()
+    booking: Mapped[Booking] = relationship()
+    pet: Mapped[Pet] = relationship()
+    lines: Mapped[list["ClaimLine"]] = relationship(back_populates="claim", order_by="ClaimLine.id",
+                                                    cascade="all, delete-orphan")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+
+
+class ClaimLine(Base):
+    """One line of a claim's invoice, as the customer or agent typed it."""
+
+    __tablename__ = "claim_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(Integer)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+
+    claim: Mapped[Claim] = relationship(back_populates="lines")

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -133,6 +134,20 @@ class Settings(BaseSettings):
     retention_days: int = Field(0, ge=0, json_schema_extra=_shown("`0`: kept for ever"),
                                 description="days a resolved case keeps its message bodies, recordings and "
                                             "mails; the daily retention job removes them after that")
+
+    # Vet claims (assist/claims.py): amounts in CLAIM_CURRENCY.
+    claim_currency: str = Field("USD", pattern="^[A-Z]{3}$", description="the currency of claims and of the amounts "
+                                                                         "below (ISO 4217)")
+    claim_gray_hours: int = Field(3, ge=0, description="an incident this many hours before a booking starts or after "
+                                                       "it ends is a gray area for an agent to decide, not a refusal")
+    claim_deadline_days: int = Field(30, ge=1, description="days after the incident a claim may be submitted")
+    claim_deadline_gray_days: int = Field(7, ge=0, description="a claim late by at most this many days is a gray "
+                                                               "area, not a refusal")
+    coverage_limit: Decimal = Field(Decimal("2500.00"), gt=0, description="the most a claim pays")
+    deductible: Decimal = Field(Decimal("50.00"), ge=0, description="the part of a claim the member pays themselves")
+    claim_lead_approval_amount: Decimal = Field(Decimal("1000.00"), ge=0,
+                                                description="a claim approved for more than this needs a lead's "
+                                                            "or supervisor's approval before its letter goes")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

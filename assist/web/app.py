@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         api,
         attention,
         auth,
+        claims,
         console,
         dashboard,
         error_pages,
@@ -90,8 +91,8 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         for blueprint in (sms.bp, voice.bp, api.bp):
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
-        for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
-                          tokens.bp, access_log.bp, redactions.bp, reviews.bp):
+        for blueprint in (auth.bp, console.bp, claims.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp,
+                          attention.bp, tokens.bp, access_log.bp, redactions.bp, reviews.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
