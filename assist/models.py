@@ -553,3 +553,25 @@ class OutboxEntry(Base):
     done_at: Mapped[datetime | None]
     relays: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class CsatSurvey(Base):
+    """The one satisfaction question (1–5) a resolved case's customer is asked, and their answer: the unique
+    case_id makes a second question for a case fail in the database, whatever runs twice."""
+
+    __tablename__ = "csat_surveys"
+    __table_args__ = (Index("ix_csat_surveys_waiting", "contact_id", "answered_at", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    score: Mapped[int | None] = mapped_column(Integer)  # 1 (poor) to 5 (great)
+    comment: Mapped[str | None] = mapped_column(Text)  # what the customer wrote after the digit
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    answered_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    question: Mapped[Message] = relationship(foreign_keys=[question_id])
