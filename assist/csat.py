@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from assist import audit, outbound, outbox, runtime
 from assist.errors import NotSendable
-from assist.models import Case, CaseStatus, Contact, CsatSurvey, Direction, Message
+from assist.models import OPEN_STATUSES, Case, CaseStatus, Contact, CsatSurvey, Direction, Message
 
 QUESTION = {
     "en": "Your case #{case_id} is resolved. How did we do? Reply with a number from 1 (poor) to 5 (great).",
@@ -100,11 +100,13 @@ def rating_in(text: str) -> Rating | None:
 
 
 def waiting(session: Session, contact: Contact, now: datetime) -> CsatSurvey | None:
-    """The contact's latest unanswered question, asked within CSAT_ANSWER_HOURS, of a case still resolved."""
+    """The contact's latest unanswered question, asked within CSAT_ANSWER_HOURS, of a case still resolved;
+    none while another case of theirs is open (their "2" then answers an agent's "how many dogs?")."""
     since = now - timedelta(hours=runtime.settings().csat_answer_hours)
+    busy = select(Case.id).where(Case.contact_id == contact.id, Case.status.in_(OPEN_STATUSES)).exists()
     return session.scalars(select(CsatSurvey).join(Case, CsatSurvey.case_id == Case.id)
                            .where(CsatSurvey.contact_id == contact.id, CsatSurvey.answered_at.is_(None),
-                                  CsatSurvey.asked_at >= since, Case.status == CaseStatus.RESOLVED)
+                                  CsatSurvey.asked_at >= since, Case.status == CaseStatus.RESOLVED, ~busy)
                            .order_by(CsatSurvey.asked_at.desc()).limit(1)).first()
 
 

@@ -12,6 +12,7 @@ from test_email import ANN, TEAM, Sink, email, sink  # noqa: F401  (sink: the re
 from assist import background, cases, csat, db, ingest, outbox, reports, sandbox
 from assist.models import Case, CaseStatus, CsatSurvey, Message, OutboxEntry, UserRole
 from assist.simulate import sms_params
+from assist.triage import pipeline
 from channels.email import parse_email
 
 CUSTOMER = "+15035550142"
@@ -49,6 +50,12 @@ def run_owed_questions(app) -> list[int | None]:
                                                                  OutboxEntry.done_at.is_(None))
                                     .order_by(OutboxEntry.id)).all()
         return [outbox.run(entry_id) for entry_id in owed]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def triage_loaded():
+    """Load the spaCy pipeline before the first webhook, whose answer would otherwise wait for it."""
+    pipeline.load()
 
 
 @pytest.fixture
@@ -126,14 +133,21 @@ def test_an_answer_lands_on_the_case_and_in_the_metrics_without_reopening_it(app
            '<td data-label="Answered">1 (100%)</td><td data-label="Average (1–5)">4.00</td>' in dashboard
 
 
-def test_a_digit_long_after_the_question_is_a_new_message(app, live_server, session, agent, clock, drain):
+@pytest.mark.parametrize("meanwhile", ["past the answer window", "a new case open"])
+def test_a_digit_is_a_message_after_the_window_or_while_another_case_is_open(app, live_server, session, agent,
+                                                                              clock, drain, meanwhile):
     configure(app, csat_delay_minutes=0)
     text_in(live_server, "The sitter never showed up this morning and the dogs are alone")
     resolve(session, agent)
     drain()
-    clock.advance(73 * 3600)  # past CSAT_ANSWER_HOURS
-    text_in(live_server, "5")
-    assert count(session, Case) == 2  # a new case, the resolved one left alone
+    if meanwhile == "past the answer window":
+        clock.advance(73 * 3600)  # CSAT_ANSWER_HOURS is 72
+    else:
+        text_in(live_server, "A different problem: the sitter broke a vase, how do I claim?")
+    text_in(live_server, "2")
+    session.expire_all()
+    newer = session.scalars(select(Case).order_by(Case.id.desc())).first()
+    assert count(session, Case) == 2 and newer.latest_inbound.text == "2" and newer.is_open
     assert session.scalars(select(CsatSurvey)).one().score is None
 
 
