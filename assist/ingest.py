@@ -86,7 +86,7 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
                     session.commit()
                     raise
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
-        if message.triage is None:
+        if message.triage is None and not message.is_rating:
             reply = _respond(session, message, triage.classify(message.text, message.channel),
                              answer=_answerable(inbound))
             outbox.commit(session)
@@ -114,11 +114,11 @@ def _contact_of(session: Session, inbound: InboundMessage) -> Contact:
 
 
 def _receive(session: Session, inbound: InboundMessage, contact: Contact) -> IngestResult:
-    result = triage.classify(inbound.text, inbound.channel)
     rating = csat.rating_in(_written(inbound)) if inbound.keyword is None else None
     survey = csat.waiting(session, contact, clock.now()) if rating is not None else None
     if rating is not None and survey is not None:
-        return _receive_rating(session, inbound, contact, result, survey, rating)
+        return _receive_rating(session, inbound, contact, survey, rating)
+    result = triage.classify(inbound.text, inbound.channel)
     message = _store(session, inbound, contact, result)
     with session.no_autoflush:  # one flush at the commit: each row is written once
         reply = _respond(session, message, result, answer=_answerable(inbound))
@@ -133,11 +133,12 @@ def _written(inbound: InboundMessage) -> str:
     return new_part(inbound.original) if inbound.channel == Channel.EMAIL else inbound.text
 
 
-def _receive_rating(session: Session, inbound: InboundMessage, contact: Contact, result: triage.Triage,
-                    survey: CsatSurvey, rating: csat.Rating) -> IngestResult:
-    """File the answer to a case's satisfaction question on that case, which stays resolved: not routed, not
-    answered, no new case."""
-    message = _store(session, inbound, contact, result, rated=survey.case)
+def _receive_rating(session: Session, inbound: InboundMessage, contact: Contact, survey: CsatSurvey,
+                    rating: csat.Rating) -> IngestResult:
+    """File the answer to a case's satisfaction question on that case, which stays resolved: not triaged (nor
+    counted in the incident figures), not routed, not answered, no new case."""
+    message = _store(session, inbound, contact, None, rated=survey.case)
+    message.meta = {**(message.meta or {}), "csat_score": rating.score}
     csat.record_answer(session, survey, message, rating, clock.now())
     outbox.event(session, "message", case_id=survey.case_id, message_id=message.id, queue=survey.case.queue,
                  assignee_id=survey.case.assignee_id)

@@ -317,7 +317,9 @@ class Case(Base):
 
     @property
     def latest_inbound(self) -> "Message | None":
-        return next((m for m in reversed(self.messages) if m.direction == Direction.INBOUND), None)
+        """The customer's latest message, but a rating of the case (it says nothing of the incident)."""
+        return next((m for m in reversed(self.messages) if m.direction == Direction.INBOUND and not m.is_rating),
+                    None)
 
 
 class Message(Base):
@@ -364,6 +366,11 @@ class Message(Base):
     __table_args__ = (UniqueConstraint("channel", "channel_id", "sender", "contact_id",
                                        name="uq_messages_channel_id_sender"),
                       Index("ix_messages_volume", "direction", "created_at", "urgency", "category"))
+
+    @property
+    def is_rating(self) -> bool:
+        """Whether this is a customer's answer to the satisfaction question (assist.csat), not triaged."""
+        return (self.meta or {}).get("csat_score") is not None
 
     @validates("triage")
     def _labels(self, _key: str, triage: dict | None) -> dict | None:

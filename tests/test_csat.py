@@ -112,13 +112,17 @@ def test_an_answer_lands_on_the_case_and_in_the_metrics_without_reopening_it(app
     assert len(questions(app)) == 1
     before = count(session, Message)
 
-    answer = text_in(live_server, "4 thanks, quick help")
-    assert list(ET.fromstring(answer.content)) == []  # nobody answers a rating
+    answer = sms_params(from_=CUSTOMER, to=TEAM_NUMBER, body="4 thanks, quick help", account_sid=ACCOUNT_SID)
+    for _ in ("delivered", "redelivered"):
+        reply = live_server.post_signed("/twilio/sms", answer)
+        assert list(ET.fromstring(reply.content)) == []  # nobody answers a rating
     drain()
     case = the_case(session)  # still the only case
     assert case.status == CaseStatus.RESOLVED and count(session, Message) == before + 1
     survey = session.scalars(select(CsatSurvey)).one()
-    assert (survey.score, survey.comment, survey.answer_id) == (4, "thanks, quick help", case.messages[-1].id)
+    rating = case.messages[-1]
+    assert (survey.score, survey.comment, survey.answer_id) == (4, "thanks, quick help", rating.id)
+    assert rating.triage is None and case.latest_inbound.text.startswith("The sitter")  # not an incident's words
 
     today = clock.now().date()
     by_queue = {s.queue: s for s in reports.satisfaction(session, today, today)}
