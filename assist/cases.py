@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import case as when_then
 from sqlalchemy.orm import Session, selectinload
 
-from assist import access, audit, clock, outbound, outbox
+from assist import access, audit, clock, csat, outbound, outbox
 from assist.errors import StaleReply, Taken
 from assist.models import OPEN_STATUSES, Case, CaseStatus, Direction, Message, Note, User, UserRole
 from assist.triage.labels import URGENCY
@@ -192,8 +192,11 @@ def set_status(session: Session, case: Case, status: CaseStatus, *, actor: User)
 
 
 def resolve(session: Session, case: Case, *, actor: User | None) -> None:
-    case.status, case.resolved_at = CaseStatus.RESOLVED, clock.now()
+    """The case is resolved: its customer is asked how it went, if it still is after a while (assist.csat)."""
+    now = clock.now()
+    case.status, case.resolved_at = CaseStatus.RESOLVED, now
     audit.record(session, "case.status", actor=actor, case=case, status=CaseStatus.RESOLVED.value)
+    csat.owe_question(session, case, resolved_at=now)
 
 
 def reopen(session: Session, case: Case, *, reason: str, actor: User | None = None,

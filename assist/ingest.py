@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assist import audit, cases, clock, contacts, db, outbound, outbox, reviews, routing, triage
-from assist.models import OPEN_STATUSES, Case, Contact, DeliveryStatus, Direction, Message
+from assist import audit, cases, clock, contacts, csat, db, outbound, outbox, reviews, routing, triage
+from assist.models import OPEN_STATUSES, Case, Contact, CsatSurvey, DeliveryStatus, Direction, Message
 from assist.triage.labels import URGENCY
 from channels.addresses import mask
+from channels.email_text import new_part
 from channels.message import Channel, InboundMessage, IngestResult, Keyword, without_nul
 from channels.segments import segment_count
 
@@ -85,7 +86,7 @@ def ingest(session: Session, inbound: InboundMessage, *, contact: Contact | None
                     session.commit()
                     raise
         log.info("duplicate %s delivery %s ignored", inbound.channel, inbound.channel_id)
-        if message.triage is None:
+        if message.triage is None and not message.is_rating:
             reply = _respond(session, message, triage.classify(message.text, message.channel),
                              answer=_answerable(inbound))
             outbox.commit(session)
@@ -113,6 +114,10 @@ def _contact_of(session: Session, inbound: InboundMessage) -> Contact:
 
 
 def _receive(session: Session, inbound: InboundMessage, contact: Contact) -> IngestResult:
+    rating = csat.rating_in(_written(inbound)) if inbound.keyword is None else None
+    survey = csat.waiting(session, contact, clock.now()) if rating is not None else None
+    if rating is not None and survey is not None:
+        return _receive_rating(session, inbound, contact, survey, rating)
     result = triage.classify(inbound.text, inbound.channel)
     message = _store(session, inbound, contact, result)
     with session.no_autoflush:  # one flush at the commit: each row is written once
@@ -123,14 +128,36 @@ def _receive(session: Session, inbound: InboundMessage, contact: Contact) -> Ing
     return _result(session, message, duplicate=False, reply=reply)
 
 
-def _store(session: Session, inbound: InboundMessage, contact: Contact, result: triage.Triage | None) -> Message:
-    """Store the message (flushed, not committed), on its case, opened if need be."""
+def _written(inbound: InboundMessage) -> str:
+    """What the customer wrote just now: an SMS's text, an email's new part (without its subject or quote)."""
+    return new_part(inbound.original) if inbound.channel == Channel.EMAIL else inbound.text
+
+
+def _receive_rating(session: Session, inbound: InboundMessage, contact: Contact, survey: CsatSurvey,
+                    rating: csat.Rating) -> IngestResult:
+    """File the answer to a case's satisfaction question on that case, which stays resolved: not triaged (nor
+    counted in the incident figures), not routed, not answered, no new case."""
+    message = _store(session, inbound, contact, None, rated=survey.case)
+    message.meta = {**(message.meta or {}), "csat_score": rating.score}
+    csat.record_answer(session, survey, message, rating, clock.now())
+    outbox.event(session, "message", case_id=survey.case_id, message_id=message.id, queue=survey.case.queue,
+                 assignee_id=survey.case.assignee_id)
+    outbox.commit(session)
+    log.info("stored %s rating %s from %s on case %s", inbound.channel, message.id, mask(inbound.sender),
+             message.case_id)
+    return _result(session, message, duplicate=False)
+
+
+def _store(session: Session, inbound: InboundMessage, contact: Contact, result: triage.Triage | None, *,
+           rated: Case | None = None) -> Message:
+    """Store the message (flushed, not committed), on its case, opened if need be; a rating on the case it
+    rates, left resolved."""
     now = clock.now()
     if inbound.keyword:
         KEYWORD_ACTIONS[inbound.keyword](session, contact, now)
 
-    case = _thread_case(session, inbound, contact) or open_case(session, contact)
-    if case is not None:
+    case = rated or _thread_case(session, inbound, contact) or open_case(session, contact)
+    if case is not None and rated is None:
         cases.reopen(session, case, reason="the customer wrote on its thread")
     opened = case is None and inbound.keyword not in OPENS_NO_CASE
     if opened:
@@ -149,7 +176,7 @@ def _store(session: Session, inbound: InboundMessage, contact: Contact, result: 
     session.add(message)
     session.flush()
     reviews.flag_inbound(session, message)
-    if case is not None:
+    if case is not None and rated is None:  # a rating leaves the case's wait (and its SLA figures) alone
         case.last_inbound_at = now
     if opened:
         audit.record(session, "case.opened", case=case, message=message, channel=inbound.channel)

@@ -8,7 +8,7 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from assist import audit, cases, clock, db, mail, outbound, outbox, routing, runtime, sandbox
+from assist import audit, cases, clock, csat, db, mail, outbound, outbox, routing, runtime, sandbox
 from assist.errors import ForeignCallback, NotSendable, SendFailed
 from assist.models import Case, DeliveryStatus, Direction, Message
 from assist.outbound import twilio_client
@@ -147,6 +147,13 @@ def check_first_response(case_id: int) -> bool:
     if breached:
         log.warning("case %s breached its first-response SLA (queue %s); escalated", case.id, case.queue)
     return breached
+
+
+def ask_csat(case_id: int) -> int | None:
+    """Owed CSAT_DELAY_MINUTES after a case was resolved: ask its customer to rate it (assist.csat); return the
+    question's message id, None when the case is not asked."""
+    question = csat.ask(db.session(), case_id, clock.now())
+    return question.id if question is not None else None
 
 
 def after_inbound(case_id: int, routed: bool, requeued: bool, alert_lead: bool) -> None:

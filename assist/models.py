@@ -319,7 +319,9 @@ class Case(Base):
 
     @property
     def latest_inbound(self) -> "Message | None":
-        return next((m for m in reversed(self.messages) if m.direction == Direction.INBOUND), None)
+        """The customer's latest message, but a rating of the case (it says nothing of the incident)."""
+        return next((m for m in reversed(self.messages) if m.direction == Direction.INBOUND and not m.is_rating),
+                    None)
 
 
 class Message(Base):
@@ -366,6 +368,11 @@ class Message(Base):
     __table_args__ = (UniqueConstraint("channel", "channel_id", "sender", "contact_id",
                                        name="uq_messages_channel_id_sender"),
                       Index("ix_messages_volume", "direction", "created_at", "urgency", "category"))
+
+    @property
+    def is_rating(self) -> bool:
+        """Whether this is a customer's answer to the satisfaction question (assist.csat), not triaged."""
+        return (self.meta or {}).get("csat_score") is not None
 
     @validates("triage")
     def _labels(self, _key: str, triage: dict | None) -> dict | None:
@@ -720,3 +727,25 @@ class ClaimLine(Base):
     currency: Mapped[str] = mapped_column(String(3))
 
     claim: Mapped[Claim] = relationship(back_populates="lines")
+
+
+class CsatSurvey(Base):
+    """The one satisfaction question (1–5) a resolved case's customer is asked, and their answer: the unique
+    case_id makes a second question for a case fail in the database, whatever runs twice."""
+
+    __tablename__ = "csat_surveys"
+    __table_args__ = (Index("ix_csat_surveys_waiting", "contact_id", "answered_at", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    score: Mapped[int | None] = mapped_column(Integer)  # 1 (poor) to 5 (great)
+    comment: Mapped[str | None] = mapped_column(Text)  # what the customer wrote after the digit
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    answered_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    question: Mapped[Message] = relationship(foreign_keys=[question_id])

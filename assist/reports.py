@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assist.cases import open_load
-from assist.models import OPEN_STATUSES, Case, Direction, Message, User
+from assist.models import OPEN_STATUSES, Case, CsatSurvey, Direction, Message, User
 from assist.triage.labels import CATEGORY, QUEUES, URGENCY
 
 DAYS = 7  # the volume charts' window
@@ -108,3 +108,34 @@ BREACHES_SHOWN = 50
 def open_breaches(session: Session) -> list[Case]:
     return list(session.scalars(select(Case).where(Case.status.in_(OPEN_STATUSES), Case.sla_breached_at.is_not(None))
                                 .order_by(Case.sla_breached_at.desc()).limit(BREACHES_SHOWN)))
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Customer satisfaction of the questions asked over some days, for a queue (None: every queue)."""
+
+    queue: str | None
+    asked: int
+    answered: int
+    average: float | None  # of the scores 1–5; None when nobody answered
+
+    @property
+    def response_rate(self) -> float | None:
+        """The share of questions answered, 0 to 1; None when none was asked."""
+        return self.answered / self.asked if self.asked else None
+
+
+def satisfaction(session: Session, first: date, last: date) -> list[Satisfaction]:
+    """CSAT of the questions asked from UTC day first to last (both included): per queue of their case, in the
+    taxonomy's order, then over every queue (the average of all scores, not of the queues' averages)."""
+    asked = (CsatSurvey.asked_at >= _start(first)) & (CsatSurvey.asked_at < _start(last + timedelta(days=1)))
+    figures = (func.count(CsatSurvey.id), func.count(CsatSurvey.score), func.avg(CsatSurvey.score))
+    by_queue = {queue: (n, answered, average) for queue, n, answered, average in session.execute(
+        select(Case.queue, *figures).join(Case, CsatSurvey.case_id == Case.id).where(asked).group_by(Case.queue))}
+    n, answered, average = session.execute(select(*figures).where(asked)).one()
+    queues = [Satisfaction(queue, *_counted(*by_queue.get(queue, (0, 0, None)))) for queue in QUEUES]
+    return queues + [Satisfaction(None, *_counted(n, answered, average))]
+
+
+def _counted(asked: int, answered: int, average) -> tuple[int, int, float | None]:
+    return asked, answered, round(float(average), 2) if average is not None else None

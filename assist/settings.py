@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         "", json_schema_extra=_shown("unset: `Authentication-Results` headers are ignored (anyone can write one)"),
         description="the authserv-id of the upstream MTA, whose `Authentication-Results` (SPF, DKIM, DMARC) are "
                     "trusted: mail that fails them is never answered and never filed under the address it claims")
+    csat_delay_minutes: int = Field(30, ge=0, le=10080, description="minutes after a case is resolved that its "
+                                                                  "customer is asked to rate it (1–5), if it is "
+                                                                  "still resolved then")
+    csat_answer_hours: int = Field(72, ge=1, le=720, description="hours after that question in which a reply of a "
+                                                               "digit 1–5 is taken as the rating, not a new message")
     business_hours: str = Field("08:00-20:00", description="the team's staffed hours; outside them critical cases go "
                                                            "to the on-call person")
     business_timezone: str = Field("UTC", description="the time zone of `BUSINESS_HOURS` (an IANA name such as "

@@ -111,6 +111,11 @@ def _merged(data: dict, name: Name, checklist: list[str]) -> str:
     return "confirmed who the sender is: their messages joined the contact of the address they gave"
 
 
+def _rated(data: dict, name: Name, checklist: list[str]) -> str:
+    comment = f": “{data['comment']}”" if data.get("comment") else ""
+    return f"rated the case {data.get('score')} out of 5{comment}"
+
+
 # What each kind of audit event on a case says in its activity trail; the other kinds are not shown there (a
 # message or a note shows itself).
 PHRASES: dict[str, Callable[[dict, Name, list[str]], str]] = {
@@ -123,6 +128,7 @@ PHRASES: dict[str, Callable[[dict, Name, list[str]], str]] = {
     "case.checklist": _ticked,
     "contact.merged": _merged,
     "message.redacted": _redacted,
+    "case.csat_answered": _rated,
 }
 
 
@@ -176,6 +182,10 @@ def _names(session: Session, activity: list[Event]) -> Name:
     return lambda user_id: people.get(user_id, "someone no longer here")
 
 
+# Audit events the customer's own message caused: the trail names them, not the service.
+BY_THE_CUSTOMER = frozenset({"case.csat_answered"})
+
+
 def _activity(event: Event, name: Name, checklist: list[str]) -> Activity:
-    return Activity(event.id, event.kind, event.actor.name if event.actor else None,
-                    PHRASES[event.kind](event.data or {}, name, checklist))
+    actor = event.actor.name if event.actor else "The customer" if event.kind in BY_THE_CUSTOMER else None
+    return Activity(event.id, event.kind, actor, PHRASES[event.kind](event.data or {}, name, checklist))

@@ -26,7 +26,8 @@ def index():
     figures = reports.figures(db.session(), clock.now())
     peak = max([sum(counts.values()) for counts in figures.by_day.values()] + [1])
     return render_template("dashboard.html", figures=figures, peak=peak, urgencies=URGENCY,
-                           category_peak=max([n for _, n in figures.by_category] + [1]))
+                           category_peak=max([n for _, n in figures.by_category] + [1]),
+                           satisfaction=reports.satisfaction(db.session(), figures.days[0], figures.days[-1]))
 
 
 @bp.get("/search")
