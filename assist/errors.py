@@ -7,8 +7,8 @@ from datetime import datetime
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
 __all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "FetchFailed", "ForeignCallback",
-           "ImportFailed", "InvalidAddress", "NotKept", "NotSendable", "PortBusy", "SendFailed", "StaleReply", "Taken",
-           "UnknownStatus"]
+           "ImportFailed", "InvalidAddress", "NotKept", "NotPermitted", "NotSendable", "PortBusy", "ResetLinkRefused",
+           "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -62,3 +62,11 @@ class PortBusy(AssistError):
 
 class ConfigError(AssistError):
     """A setting is missing or invalid; the message names the variable (one line per problem)."""
+
+
+class NotPermitted(AssistError):
+    """A user may not make this change to a teammate's account (an admin's, their own role, a promotion to admin)."""
+
+
+class ResetLinkRefused(AssistError):
+    """A password reset link that does not work: unknown, used, expired, or its user deactivated."""

@@ -9,9 +9,10 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from assist import db, events, logins, runtime, tokens, users
+from assist.errors import ResetLinkRefused
 from assist.models import TokenScope, User, UserRole
 from assist.web import throttle
 from assist.web.helpers import same_site
@@ -139,4 +140,28 @@ def logout():
     except redis.RedisError as exc:  # logging out works without Redis (and the streams, which need it, fail)
         log.warning("could not end user %s's live streams: %s", current_user.id, exc)
     logout_user()
+    return redirect(url_for("auth.login"))
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=users.MIN_PASSWORD_LENGTH)])
+    again = PasswordField("The same again", validators=[EqualTo("password", "the two passwords differ")])
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Set a new password with a one-time link an admin or supervisor made (assist.users.issue_reset_link)."""
+    session = db.session()
+    form = NewPasswordForm()
+    try:
+        link = users.reset_link(session, token)
+    except ResetLinkRefused as exc:
+        return render_template("reset_password.html", refused=str(exc)), 410
+    if not form.validate_on_submit():
+        return render_template("reset_password.html", form=form, email=link.user.email), \
+            400 if form.is_submitted() else 200
+    user = users.reset_password(session, token, form.password.data)
+    session.commit()
+    log.info("user %s set a new password with a reset link", user.id)
+    flash("Your new password is set: log in with it.", "info")
     return redirect(url_for("auth.login"))
