@@ -100,7 +100,7 @@ def edit(session: Session, user: User, *, actor: User | None = None, active: boo
         ValueError: a value is invalid (then nothing has changed).
     """
     values = _valid(changes)
-    changed = [field for field, value in values.items() if getattr(user, field) != value]
+    changed = [field for field in EDITABLE if field in values and getattr(user, field) != values[field]]
     for field in changed:
         setattr(user, field, values[field])
     if changed:
