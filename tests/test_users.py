@@ -193,12 +193,15 @@ def test_deactivating_from_the_user_page_ends_sessions_and_tokens(app):
 
 def reset_path(page: str) -> str:
     """The reset link shown on a page, without the public base URL (http://localhost in tests)."""
-    return re.search(r'<code>http://localhost(/reset-password/[^<]+)</code>', page).group(1)
+    return re.search(r'<code>http://localhost(/reset-password\?token=[^<]+)</code>', page).group(1)
 
 
 def use_link(client, path: str, password: str = NEW_PASSWORD, again: str | None = None):
-    token = csrf_token(client.get(path).get_data(as_text=True))
-    return client.post(path, data={"password": password, "again": again or password, "csrf_token": token})
+    """Open the link and send its form as the browser does: to /reset-password, the token in the body."""
+    page = client.get(path).get_data(as_text=True)
+    link_token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    return client.post("/reset-password", data={"token": link_token, "password": password,
+                                                "again": again or password, "csrf_token": csrf_token(page)})
 
 
 def test_a_reset_link_works_once_and_ends_the_users_sessions(app):
@@ -242,7 +245,7 @@ def test_a_reset_link_is_refused_after_its_expiry_or_a_newer_link(app, client, l
     clock.advance(RESET_LINK_HOURS * 3600 + 1)
     refused = app.test_client().get(second)
     assert refused.status_code == 410 and "expired" in refused.get_data(as_text=True)
-    assert app.test_client().get("/reset-password/not-a-link").status_code == 410
+    assert app.test_client().get("/reset-password?token=not-a-link").status_code == 410
 
 
 def test_the_cli_edits_a_user_and_prints_a_reset_link(runner, app, make_user, session, twilio, drain):
@@ -262,7 +265,7 @@ def test_the_cli_edits_a_user_and_prints_a_reset_link(runner, app, make_user, se
     reset = runner.invoke(args=["users", "reset-password", "kim@team.test"])
     assert reset.exit_code == 0, reset.output
     link = reset.stdout.strip().splitlines()[-1]
-    assert link.startswith("http://localhost/reset-password/")
+    assert link.startswith("http://localhost/reset-password?token=")
     assert use_link(app.test_client(), link.removeprefix("http://localhost")).status_code == 302
 
     assert runner.invoke(args=["users", "edit", "kim@team.test", "--inactive"]).exit_code == 0

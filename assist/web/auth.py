@@ -8,7 +8,7 @@ import redis
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from assist import db, events, logins, runtime, tokens, users
@@ -144,23 +144,28 @@ def logout():
 
 
 class NewPasswordForm(FlaskForm):
+    token = HiddenField()
     password = PasswordField("New password", validators=[DataRequired(), Length(min=users.MIN_PASSWORD_LENGTH)])
     again = PasswordField("The same again", validators=[EqualTo("password", "the two passwords differ")])
 
 
-@bp.route("/reset-password/<token>", methods=["GET", "POST"])
-def reset_password(token: str):
-    """Set a new password with a one-time link an admin or supervisor made (assist.users.issue_reset_link)."""
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_password():
+    """Set a new password with a one-time link an admin or supervisor made (assist.users.issue_reset_link).
+
+    The link carries its token in the query string, which access logs leave out (the README's format logs
+    the path alone); the form sends it back in its body.
+    """
     session = db.session()
-    form = NewPasswordForm()
+    form = NewPasswordForm(data={"token": request.args.get("token", "")})
     try:
-        link = users.reset_link(session, token)
+        link = users.reset_link(session, form.token.data or "")
     except ResetLinkRefused as exc:
         return render_template("reset_password.html", refused=str(exc)), 410
     if not form.validate_on_submit():
         return render_template("reset_password.html", form=form, email=link.user.email), \
             400 if form.is_submitted() else 200
-    user = users.reset_password(session, token, form.password.data)
+    user = users.reset_password(session, form.token.data, form.password.data)
     session.commit()
     log.info("user %s set a new password with a reset link", user.id)
     flash("Your new password is set: log in with it.", "info")
