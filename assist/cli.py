@@ -253,8 +253,8 @@ def users():
 @click.password_option(help="Prompted for when not given.")
 def users_create(email, name, role, queue_names, capacity, on_call, phone, presence, password):
     """Add a user who can log in."""
+    from assist import audit, users
     from assist import db as database
-    from assist import users
     from assist.models import Presence, UserRole
 
     session = database.session()
@@ -264,6 +264,9 @@ def users_create(email, name, role, queue_names, capacity, on_call, phone, prese
                                 presence=Presence(presence))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    session.flush()
+    audit.record(session, "user.created", user_id=user.id, role=role, queues=user.queues, capacity=capacity,
+                 on_call=on_call)
     session.commit()
     click.echo(f"created user {user.id} {user.email} ({role})")
 

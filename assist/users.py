@@ -105,7 +105,7 @@ def edit(session: Session, user: User, *, actor: User | None = None, active: boo
         setattr(user, field, values[field])
     if changed:
         audit.record(session, "user.edited", actor=actor, user_id=user.id, changed=changed,
-                     **{field: _audited(values[field]) for field in changed if EDITABLE[field]})
+                     **{field: values[field] for field in changed if EDITABLE[field]})
     if active is True and not user.active:
         reactivate(session, user, actor=actor)
     if active is False and user.active:
@@ -132,10 +132,6 @@ def _valid(changes: dict) -> dict:
     if "phone" in values:
         values["phone"] = agent_phone(values["phone"])
     return values
-
-
-def _audited(value):
-    return value.value if isinstance(value, UserRole) else value
 
 
 def deactivate(session: Session, user: User, *, actor: User | None = None) -> list[Case]:

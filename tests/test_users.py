@@ -248,8 +248,10 @@ def test_a_reset_link_is_refused_after_its_expiry_or_a_newer_link(app, client, l
     assert app.test_client().get("/reset-password?token=not-a-link").status_code == 410
 
 
-def test_the_cli_edits_a_user_and_prints_a_reset_link(runner, app, make_user, session, twilio, drain):
-    agent = make_user(UserRole.AGENT, email="kim@team.test")
+def test_the_cli_edits_a_user_and_prints_a_reset_link(runner, app, session, twilio, drain):
+    created = runner.invoke(args=["users", "create", "--email", "kim@team.test", "--name", "Kim",
+                                  "--password", PASSWORD])
+    assert created.exit_code == 0, created.output
     result = runner.invoke(args=["users", "edit", "Kim@Team.test", "--name", "Kim Lee", "--role", "lead",
                                  "--queues", "support, claims", "--capacity", "2", "--phone", "503-555-0177",
                                  "--on-call"])
@@ -270,7 +272,7 @@ def test_the_cli_edits_a_user_and_prints_a_reset_link(runner, app, make_user, se
 
     assert runner.invoke(args=["users", "edit", "kim@team.test", "--inactive"]).exit_code == 0
     session.expire_all()
-    agent = session.get(User, agent.id)
+    agent = session.scalars(select(User)).one()
     assert not agent.active and agent.on_call is False
     assert [e.kind for e in session.scalars(select(Event).where(Event.kind.like("user.%")).order_by(Event.id))] == [
-        "user.edited", "user.reset_link_issued", "user.password_reset", "user.deactivated"]
+        "user.created", "user.edited", "user.reset_link_issued", "user.password_reset", "user.deactivated"]

@@ -126,7 +126,7 @@ def _changeable(user_id: int, *, active: bool | None = None) -> User:
 
 def _user_form(user: User, **kwargs) -> UserForm:
     form = UserForm(obj=user, **kwargs)
-    form.role.choices = _roles_for(current_user) if user.role != UserRole.ADMIN else [r.value for r in UserRole]
+    form.role.choices = _roles_for(current_user)
     if user.id == current_user.id:
         # Nobody changes their own role or shuts themselves out: those fields are not on their own page.
         del form.role
@@ -168,7 +168,7 @@ def edit(user_id: int):
     try:
         released = accounts.edit(session, person, actor=current_user, active=active, **changes)
     except ValueError as exc:
-        form.name.errors = [*form.name.errors, str(exc)]
+        flash(str(exc), "error")
         return _user_page(person, form, status=400)
     cases.done(session, *released)
     flash(f"Saved {person.email}." + (f" {len(released)} open case(s) went back to their queues." if released
