@@ -230,6 +230,7 @@ def test_a_reset_link_works_once_and_ends_the_users_sessions(app):
                                                  ("user.password_reset", agent_id)]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)  # expiry: time zones compared
 def test_a_reset_link_is_refused_after_its_expiry_or_a_newer_link(app, client, login, make_user, clock):
     login(UserRole.SUPERVISOR)
     agent = make_user(UserRole.AGENT)
