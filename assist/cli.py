@@ -292,8 +292,8 @@ def users():
 @click.password_option(help="Prompted for when not given.")
 def users_create(email, name, role, queue_names, capacity, on_call, phone, presence, password):
     """Add a user who can log in."""
+    from assist import audit, users
     from assist import db as database
-    from assist import users
     from assist.models import Presence, UserRole
 
     session = database.session()
@@ -303,6 +303,9 @@ def users_create(email, name, role, queue_names, capacity, on_call, phone, prese
                                 presence=Presence(presence))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    session.flush()
+    audit.record(session, "user.created", user_id=user.id, role=role, queues=user.queues, capacity=capacity,
+                 on_call=on_call)
     session.commit()
     click.echo(f"created user {user.id} {user.email} ({role})")
 
@@ -355,6 +358,56 @@ def _user(session, email: str):
     if user is None:
         raise click.ClickException(f"no user {email}")
     return user
+
+
+@users.command("edit")
+@click.argument("email")
+@click.option("--name", help="Their name as the console shows it.")
+@click.option("--role", type=click.Choice(["agent", "lead", "supervisor", "admin"]))
+@click.option("--queues", help="The queues whose cases they take, comma-separated (\"\" for none).")
+@click.option("--capacity", type=int, help="How many open cases they can hold.")
+@click.option("--phone", help="The phone (E.164) calls ring; \"\" removes it.")
+@click.option("--on-call/--no-on-call", default=None, help="Takes critical cases outside business hours.")
+@click.option("--active/--inactive", default=None, help="--inactive shuts them out as `users deactivate` does.")
+def users_edit(email, name, role, queues, capacity, phone, on_call, active):
+    """Change EMAIL's name, role, queues, capacity, phone, on-call duty or whether they are active."""
+    from assist import cases
+    from assist import db as database
+    from assist import users as accounts
+
+    given = {"name": name, "role": role, "capacity": capacity, "phone": phone, "on_call": on_call,
+             "queues": None if queues is None else [q.strip() for q in queues.split(",") if q.strip()]}
+    session = database.session()
+    user = _user(session, email)
+    try:
+        released = accounts.edit(session, user, active=active,
+                                 **{field: value for field, value in given.items() if value is not None})
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    cases.done(session, *released)
+    click.echo(f"{user.email}: {user.role.value}, {'active' if user.active else 'inactive'}, "
+               f"queues {', '.join(user.queues) or '-'}, capacity {user.capacity}, phone {user.phone or '-'}"
+               f"{', on call' if user.on_call else ''}")
+    if released:
+        click.echo(f"{len(released)} open case(s) back in their queues unassigned")
+
+
+@users.command("reset-password")
+@click.argument("email")
+def users_reset_password(email):
+    """Print a one-time link for EMAIL to set a new password (their earlier links stop working)."""
+    from assist import db as database
+    from assist import users as accounts
+
+    session = database.session()
+    user = _user(session, email)
+    try:
+        secret = accounts.issue_reset_link(session, user)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"works once, for {accounts.RESET_LINK_HOURS} hours:", err=True)
+    click.echo(_runtime().url("auth.reset_password", token=secret))
 
 
 @users.command("deactivate")

@@ -7,8 +7,8 @@ from datetime import datetime
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
 __all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "DuplicateClaim", "FetchFailed",
-           "ForeignCallback", "ImportFailed", "InvalidAddress", "NotDecidable", "NotKept", "NotSendable", "PortBusy",
-           "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
+           "ForeignCallback", "ImportFailed", "InvalidAddress", "NotDecidable", "NotKept", "NotPermitted",
+           "NotSendable", "PortBusy", "ResetLinkRefused", "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
 
 
 class AssistError(Exception):
@@ -75,3 +75,11 @@ class DuplicateClaim(AssistError):
 
 class NotDecidable(AssistError):
     """A claim cannot take this decision now: checks still unreviewed, an amount out of bounds, a role too low."""
+
+
+class NotPermitted(AssistError):
+    """A user may not make this change to a teammate's account (an admin's, their own role, a promotion to admin)."""
+
+
+class ResetLinkRefused(AssistError):
+    """A password reset link that does not work: unknown, used, expired, or its user deactivated."""

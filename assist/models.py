@@ -285,6 +285,22 @@ class LoginSession(Base):
     user: Mapped["User"] = relationship()
 
 
+class PasswordReset(Base):
+    """A one-time link to set a new password, made by an admin or supervisor for a user: only the SHA-256 of its
+    token is kept; it works once, until it expires."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
 class Case(Base):
     __tablename__ = "cases"
 

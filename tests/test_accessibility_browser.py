@@ -106,7 +106,7 @@ def a_busy_console(session, live_server, drain) -> dict[str, int]:
     return {"sms": emergency.id, "email": email.id}
 
 
-def pages(case_ids: dict[str, int]) -> dict[str, str]:
+def pages(case_ids: dict[str, int], user_id: int) -> dict[str, str]:
     """Every page checked, by name."""
     return {
         "queue": "/",
@@ -119,6 +119,7 @@ def pages(case_ids: dict[str, int]) -> dict[str, str]:
         "history": "/playbooks/pet-health-emergency/history",
         "users": "/admin/users",
         "access-log": "/access-log/",
+        "user": f"/admin/users/{user_id}",
         "tokens": "/tokens/",
         "not-found": "/cases/999999",
     }
@@ -206,12 +207,13 @@ def test_every_console_page_is_accessible_and_fits_a_phone(browser, axe, live_se
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     desktop = open_console(browser, live_server, axe, DESKTOP)
     log_in(desktop, live_server, make_user(UserRole.SUPERVISOR, queues=["emergency"]))
+    agent = make_user(UserRole.AGENT, queues=["support"])
     phone = open_console(browser, live_server, axe, PHONE, logins=desktop.context.storage_state())
     problems: list[str] = []
     for page, viewport in ((desktop, DESKTOP), (phone, PHONE)):
         size = viewport["width"]
         logged_out = open_console(browser, live_server, axe, viewport)
-        for name, path in [("login", "/login"), *pages(case_ids).items()]:
+        for name, path in [("login", "/login"), *pages(case_ids, agent.id).items()]:
             on = logged_out if name == "login" else page
             on.goto(live_server.url + path)
             on.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)

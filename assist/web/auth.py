@@ -8,10 +8,11 @@ import redis
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from assist import db, events, logins, runtime, tokens, users
+from assist.errors import ResetLinkRefused
 from assist.models import TokenScope, User, UserRole
 from assist.web import throttle
 from assist.web.helpers import same_site
@@ -139,4 +140,33 @@ def logout():
     except redis.RedisError as exc:  # logging out works without Redis (and the streams, which need it, fail)
         log.warning("could not end user %s's live streams: %s", current_user.id, exc)
     logout_user()
+    return redirect(url_for("auth.login"))
+
+
+class NewPasswordForm(FlaskForm):
+    token = HiddenField()
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=users.MIN_PASSWORD_LENGTH)])
+    again = PasswordField("The same again", validators=[EqualTo("password", "the two passwords differ")])
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_password():
+    """Set a new password with a one-time link an admin or supervisor made (assist.users.issue_reset_link).
+
+    The link carries its token in the query string, which access logs leave out (the README's format logs
+    the path alone); the form sends it back in its body.
+    """
+    session = db.session()
+    form = NewPasswordForm(data={"token": request.args.get("token", "")})
+    try:
+        link = users.reset_link(session, form.token.data or "")
+    except ResetLinkRefused as exc:
+        return render_template("reset_password.html", refused=str(exc)), 410
+    if not form.validate_on_submit():
+        return render_template("reset_password.html", form=form, email=link.user.email), \
+            400 if form.is_submitted() else 200
+    user = users.reset_password(session, form.token.data, form.password.data)
+    session.commit()
+    log.info("user %s set a new password with a reset link", user.id)
+    flash("Your new password is set: log in with it.", "info")
     return redirect(url_for("auth.login"))
