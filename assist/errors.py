@@ -62,3 +62,7 @@ class PortBusy(AssistError):
 
 class ConfigError(AssistError):
     """A setting is missing or invalid; the message names the variable (one line per problem)."""
+
+
+class BadPeriod(AssistError):
+    """A report was asked for days that make no period: the end before the start, or too many days."""

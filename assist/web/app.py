@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         playbooks,
         sandbox,
         sms,
+        summary,
         throttle,
         timeline,
         timing,
@@ -88,7 +89,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
         for blueprint in (auth.bp, console.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp, attention.bp,
-                          tokens.bp):
+                          tokens.bp, summary.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
