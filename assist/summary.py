@@ -150,15 +150,16 @@ def _cases_by_queue(session: Session, chosen: Period) -> Counter:
                                         .group_by(Case.queue)).all()))
 
 
-def _first_triaged():
-    """Each case's first triaged inbound message: the one whose category the case is counted under."""
+def _first_triaged(since: datetime):
+    """Each case's first triaged inbound message since a time: the one whose category the case is counted under
+    (a case opened in a period has no message before the period starts)."""
     return (select(Message.case_id, func.min(Message.id).label("message_id"))
-            .where(Message.direction == Direction.INBOUND, Message.category.is_not(None))
+            .where(Message.direction == Direction.INBOUND, Message.created_at >= since, Message.category.is_not(None))
             .group_by(Message.case_id).subquery())
 
 
 def _cases_by_category(session: Session, chosen: Period) -> Counter:
-    first = _first_triaged()
+    first = _first_triaged(chosen.start)
     return Counter(dict(session.execute(
         select(Message.category, func.count(Case.id)).join(first, first.c.case_id == Case.id)
         .join(Message, Message.id == first.c.message_id).where(_opened_in(chosen)).group_by(Message.category)).all()))

@@ -1,5 +1,6 @@
 """The leadership summary as a document: standalone HTML (its print stylesheet inside) and a one-page A4 PDF."""
 
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -11,6 +12,7 @@ HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "summary.css"
 
 
+@cache
 def _templates() -> Environment:
     return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 
