@@ -21,7 +21,7 @@ def html(summary: Summary) -> str:
     """The summary as one HTML file that needs nothing else (its stylesheet is inside)."""
     # The stylesheet is the service's own file, not anyone's input: it goes in as it is.
     css = Markup(STYLESHEET.read_text(encoding="utf-8"))  # nosec B704  # the service's own stylesheet file
-    return _templates().get_template("summary_document.html").render(summary=summary, css=css)
+    return _templates().get_template("documents/summary.html").render(summary=summary, css=css)
 
 
 def pdf(document: str) -> bytes:
