@@ -714,6 +714,50 @@ def demo(host, port):
         raise click.ClickException(str(exc)) from None
 
 
+def _report_day(ctx, param, value: str):
+    """A day as YYYY-MM-DD (Python's own parser takes 20260603 too, which here is more likely a typo)."""
+    from datetime import date
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD")
+
+
+@click.command()
+@with_appcontext
+@click.option("--from", "first", required=True, callback=_report_day, help="The first day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, callback=_report_day, help="The last day (included), YYYY-MM-DD.")
+@click.option("--format", "form", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Where to write it (default: summary-FROM-TO.html or .pdf in the current folder).")
+@click.option("--with-names", is_flag=True, help="Include customers' names and contact details (audited).")
+def report(first, last, form, output, with_names):
+    """Write the leadership summary of the days FROM..TO (in BUSINESS_TIMEZONE): volumes against the period
+    before, critical incidents, SLA misses and their causes, open risks."""
+    from assist import audit, clock, summary, summary_document
+    from assist import db as database
+    from assist.errors import BadPeriod
+
+    settings, session = _runtime().settings, database.session()
+    try:
+        chosen = summary.period(first, last, settings.business_timezone)
+    except BadPeriod as exc:
+        raise click.BadParameter(str(exc), param_hint="'--from' / '--to'") from None
+    if with_names:
+        audit.record(session, "summary.with_names", first=first.isoformat(), last=last.isoformat(), via="cli")
+    document = summary_document.html(summary.build(session, settings, chosen, clock.now(), with_names=with_names))
+    session.commit()
+    output = output or Path(f"summary-{first}-{last}.{form}")
+    if form == "pdf":
+        output.write_bytes(summary_document.pdf(document))
+    else:
+        output.write_text(document, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
 @click.group(cls=AppGroup)
 def sandbox():
     """Sandbox mode: what the service would have sent."""
@@ -741,6 +785,6 @@ def sandbox_outbox(as_json):
         click.echo(f"  {c['sid']} to {c['to']:<16} {c['status']:<11} {c['url'] or c['twiml']}")
 
 
-APP_COMMANDS = (db, users, members, cases, retention, worker, simulate, demo, smtp, sandbox)
+APP_COMMANDS = (db, users, members, cases, retention, worker, simulate, demo, smtp, sandbox, report)
 for _command in APP_COMMANDS:
     main.add_command(_command)

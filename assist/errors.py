@@ -6,7 +6,7 @@ from datetime import datetime
 
 from channels.errors import BadWebhook, ChannelError, InvalidAddress, UnknownStatus
 
-__all__ = ["AssistError", "BadWebhook", "ChannelError", "ConfigError", "DuplicateClaim", "FetchFailed",
+__all__ = ["AssistError", "BadPeriod", "BadWebhook", "ChannelError", "ConfigError", "DuplicateClaim", "FetchFailed",
            "ForeignCallback", "ImportFailed", "InvalidAddress", "NotDecidable", "NotKept", "NotPermitted",
            "NotSendable", "PortBusy", "ResetLinkRefused", "SendFailed", "StaleReply", "Taken", "UnknownStatus"]
 
@@ -62,6 +62,10 @@ class PortBusy(AssistError):
 
 class ConfigError(AssistError):
     """A setting is missing or invalid; the message names the variable (one line per problem)."""
+
+
+class BadPeriod(AssistError):
+    """A report was asked for days that make no period: the end before the start, or too many days."""
 
 
 class DuplicateClaim(AssistError):

@@ -114,6 +114,7 @@ def pages(case_ids: dict[str, int], user_id: int) -> dict[str, str]:
         "case-email": f"/cases/{case_ids['email']}",
         "dashboard": "/dashboard/",
         "search": "/dashboard/search?q=sitter",
+        "summary": "/summary/",
         "playbooks": "/playbooks/",
         "playbook": "/playbooks/pet-health-emergency",
         "history": "/playbooks/pet-health-emergency/history",

@@ -115,8 +115,8 @@ def test_cases_list_json(runner, session):
 
 
 ASSIST = str(Path(sys.executable).with_name("assist"))
-SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "retention", "sandbox",
-                    "settings", "simulate", "smtp", "train", "users", "worker"}
+SERVICE_COMMANDS = {"cases", "classify", "db", "demo", "evaluate", "members", "playbooks", "report", "retention",
+                    "sandbox", "settings", "simulate", "smtp", "train", "users", "worker"}
 
 
 def run_assist(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
         reviews,
         sandbox,
         sms,
+        summary,
         throttle,
         timeline,
         timing,
@@ -92,7 +93,7 @@ def create_app(test_config: dict | None = None, *, environ: Mapping[str, str] | 
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
         for blueprint in (auth.bp, console.bp, claims.bp, files.bp, admin.bp, playbooks.bp, dashboard.bp,
-                          attention.bp, tokens.bp, access_log.bp, redactions.bp, reviews.bp):
+                          attention.bp, tokens.bp, access_log.bp, redactions.bp, reviews.bp, summary.bp):
             app.register_blueprint(blueprint)
         if settings.sandbox:
             app.register_blueprint(sandbox.bp)
