@@ -19,10 +19,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from assist import audit, clock, outbound
+from assist import audit, claims, clock, outbound
 from assist.models import (
     Booking,
     Case,
+    Claim,
     Contact,
     Member,
     Message,
@@ -280,7 +281,7 @@ def tell_member(session: Session, review: SafetyReview, user: User) -> Message:
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # case, message, note (claim once claims exist)
+    kind: str  # case, message, note, claim
     case_id: int
     text: str
 
@@ -321,13 +322,21 @@ def _note_entries(session: Session, cases: list[Case]) -> Iterable[Entry]:
         yield Entry(note.created_at, "note", note.case_id, f"{note.kind} by {author}: {note.text}")
 
 
-# What a review's timeline gathers from the cases involving the member: one function per kind of record (claims
-# join here as one more function once they exist).
+def _claim_entries(session: Session, cases: list[Case]) -> Iterable[Entry]:
+    found = session.scalars(select(Claim).where(Claim.case_id.in_([c.id for c in cases]))).all()
+    for claim in found:
+        outcome = f" · {claim.outcome}" if claim.outcome else ""
+        yield Entry(claim.created_at, "claim", claim.case_id,
+                    f"vet claim #{claim.id} for {claim.pet.name} at {claim.clinic}: "
+                    f"{claims.money(claim.amount_claimed, claim.currency)} · {claim.status.value}{outcome}")
+
+
+# What a review's timeline gathers from the cases involving the member: one function per kind of record.
 GATHERERS: tuple[Callable[[Session, list[Case]], Iterable[Entry]], ...] = (
-    _case_entries, _message_entries, _note_entries)
+    _case_entries, _message_entries, _note_entries, _claim_entries)
 
 
 def timeline(session: Session, member: Member) -> list[Entry]:
-    """Every case, message and note involving the member, oldest first."""
+    """Every case, message, note and claim involving the member, oldest first."""
     cases = involved_cases(session, member)
     return sorted((e for gather in GATHERERS for e in gather(session, cases)), key=lambda e: (e.at, e.kind))

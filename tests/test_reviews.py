@@ -205,3 +205,21 @@ def test_a_decision_without_what_it_needs_is_refused(session, make_user, sitter_
         reviews.decide(session, review, lead, decision, "" if error == "reasons" else REASONS,
                        clock.now() + until if until else None)
     assert review.status == ReviewStatus.OPEN
+
+
+def test_a_claim_on_a_case_of_the_member_joins_the_reviews_timeline(session, sitter_case):
+    from assist.models import Booking, Claim, Pet
+
+    sitter = sitter_case.contact.member
+    owner = Member(external_id="O-12", role=MemberRole.OWNER, name="Ola Berg", phone="+15035550812")
+    pet = Pet(owner=owner, name="Biscuit", species="dog")
+    start = clock.now() - timedelta(days=3)
+    booking = Booking(external_id="B-77", owner=owner, sitter=sitter, service="boarding", starts_at=start,
+                      ends_at=start + timedelta(days=2), pets=[pet])
+    claim = Claim(case=sitter_case, claimant=sitter, booking=booking, pet=pet, incident_at=start,
+                  incident_day=start.date(), clinic="Elm St Vets", currency="USD", amount_claimed=12_550)
+    session.add_all([owner, pet, booking, claim])
+    session.commit()
+    [entry] = [e for e in reviews.timeline(session, sitter) if e.kind == "claim"]
+    assert entry.case_id == sitter_case.id
+    assert f"vet claim #{claim.id} for Biscuit at Elm St Vets" in entry.text and "125.50" in entry.text
