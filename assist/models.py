@@ -294,7 +294,7 @@ class Case(Base):
     priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 is most urgent
     urgency: Mapped[str | None] = mapped_column(String(16))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the service levels' date ranges
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_inbound_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
