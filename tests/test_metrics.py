@@ -2,8 +2,11 @@
 SQLite and PostgreSQL; the dashboard's filters, its CSV exports, and who may see them."""
 
 import csv
+import importlib.util
 import io
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import TEAM_NUMBER
@@ -163,3 +166,61 @@ def test_every_table_exports_as_csv_with_the_filters_and_no_cell_a_spreadsheet_w
     categories = read_csv(client.get("/dashboard/export/categories.csv"))
     assert categories[1] == ["Pet health", "2"]  # the triaged inbound messages of the charts' 7 days
     assert client.get("/dashboard/export/secrets.csv").status_code == 404
+
+
+def bench_generator():
+    """bench/metrics.py, whose generated cases the benchmark times."""
+    spec = importlib.util.spec_from_file_location("bench_metrics", Path(__file__).parents[1] / "bench" / "metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """What percentile_cont gives: interpolated between the two nearest ranks."""
+    if not values:
+        return None
+    ordered, position = sorted(values), p * (len(values) - 1)
+    lower = int(position)
+    upper = ordered[min(lower + 1, len(ordered) - 1)]
+    return round(ordered[lower] + (position - lower) * (upper - ordered[lower]), 3)
+
+
+def expected_levels(cases: list[dict], now: datetime) -> Levels:
+    """The service levels of generated cases, counted in Python."""
+    def seconds(c, at):
+        return (c[at] - c["created_at"]).total_seconds()
+
+    responses = [seconds(c, "first_response_at") for c in cases if c["first_response_at"]]
+    came_due = [c for c in cases if c["first_response_due_at"] and (c["first_response_at"]
+                                                                      or c["first_response_due_at"] <= now)]
+    return Levels(cases=len(cases), first_response_median=percentile(responses, 0.5),
+                  first_response_p90=percentile(responses, 0.9),
+                  resolution_median=percentile([seconds(c, "resolved_at") for c in cases if c["resolved_at"]], 0.5),
+                  sla_met=sum(1 for c in came_due if c["first_response_at"]
+                              and c["first_response_at"] <= c["first_response_due_at"]),
+                  sla_due=len(came_due), escalations=sum(c["escalated"] for c in cases),
+                  reopened=sum(c["reopened"] for c in cases))
+
+
+def test_the_figures_of_the_benchmarks_generated_cases_are_pythons_own_count(session, clock, make_user):
+    bench, now = bench_generator(), clock.now()
+    agents = [make_user(UserRole.AGENT, email=f"agent{i}@team.test", queues=["support"]) for i in range(2)]
+    cases = bench.generate(200, now, [a.id for a in agents])
+    bench.load(session, cases)
+    today = now.astimezone(UTC).date()
+    chosen = Filters(today - timedelta(days=bench.DAYS), today)
+    figures = metrics.metrics(session, chosen, now)
+    by_day = defaultdict(list)
+    for c in cases:
+        by_day[c["created_at"].astimezone(UTC).date()].append(c)
+    assert figures.periods == [(day, expected_levels(by_day[day], now) if by_day[day] else Levels())
+                               for day in chosen.periods()]
+    assert figures.total == expected_levels(cases, now)
+    by_agent = {a.user.id: a.levels for a in figures.agents}
+    for agent in agents:
+        assert by_agent[agent.id] == expected_levels([c for c in cases if c["assignee_id"] == agent.id], now)
+    by_queue = metrics.metrics(session, Filters(chosen.start, chosen.end, category="vet_claim", channel="email"),
+                               now).total
+    assert by_queue == expected_levels([c for c in cases if c["category"] == "vet_claim"
+                                        and c["channel"] == "email"], now)

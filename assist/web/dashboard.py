@@ -22,8 +22,6 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 SEARCH_LIMIT = 100  # cases
 MAX_SEARCH_TEXT = 200  # characters
-
-
 DEFAULT_DAYS = 28  # the service levels' range when the lead chose none
 
 
@@ -41,6 +39,7 @@ def figures():
 
 
 def _figures() -> dict:
+    """What the dashboard's template shows: the queues now, and the service levels of the chosen range."""
     session, now = db.session(), clock.now()
     figures = reports.figures(session, now)
     levels = metrics.metrics(session, chosen_filters(now), now)
