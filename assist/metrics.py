@@ -97,19 +97,25 @@ def levels(session: Session, filters: Filters, now: datetime, key: SQLColumnExpr
     """The service levels of the chosen cases, grouped by key (a column or expression over cases)."""
     dialect = session.get_bind().dialect.name
     facts = _facts(filters, now, key, dialect).subquery()
-    counted = session.execute(select(
-        facts.c.key, func.count(), func.sum(facts.c.met), func.sum(facts.c.due), func.sum(facts.c.escalated),
-        func.sum(facts.c.reopened)).group_by(facts.c.key))
-    first_response = _percentiles(session, dialect, facts, facts.c.first_response, (0.5, 0.9))
-    resolution = _percentiles(session, dialect, facts, facts.c.resolution, (0.5,))
-    result = {}
-    for k, n, met, due, escalated, reopened in counted:
-        if k is None:
-            continue  # cases nobody holds, grouped by agent
-        median, p90 = first_response.get(k, (None, None))
-        result[k] = Levels(n, median, p90, resolution.get(k, (None,))[0], int(met), int(due), int(escalated),
-                           int(reopened))
-    return result
+    counts = select(facts.c.key, func.count(), func.sum(facts.c.met), func.sum(facts.c.due),
+                    func.sum(facts.c.escalated), func.sum(facts.c.reopened)).group_by(facts.c.key)
+    if dialect == "postgresql":  # percentile_cont is an aggregate like the counts: one pass over the cases
+        rows = session.execute(counts.add_columns(*(func.percentile_cont(p).within_group(value) for p, value in (
+            (0.5, facts.c.first_response), (0.9, facts.c.first_response), (0.5, facts.c.resolution)))))
+        figures: dict = {row[0]: (row[1:6], row[6:]) for row in rows}  # key, five counts, three durations
+    else:
+        first_response = _ranked_percentiles(session, facts, facts.c.first_response, (0.5, 0.9))
+        resolution = _ranked_percentiles(session, facts, facts.c.resolution, (0.5,))
+        figures = {k: (counted, [*first_response.get(k, (None, None)), *resolution.get(k, (None,))])
+                   for k, *counted in session.execute(counts)}
+    return {k: _levels(counted, durations) for k, (counted, durations) in figures.items()
+            if k is not None}  # None: the cases nobody holds, grouped by agent
+
+
+def _levels(counted, durations) -> Levels:
+    n, met, due, escalated, reopened = (int(c) for c in counted)
+    median, p90, resolution = (None if d is None else _to_millisecond(d) for d in durations)
+    return Levels(n, median, p90, resolution, met, due, escalated, reopened)
 
 
 def _start(day: date) -> datetime:
@@ -165,17 +171,14 @@ def _facts(filters: Filters, now: datetime, key: SQLColumnExpression, dialect: s
     return query
 
 
-def _percentiles(session: Session, dialect: str, facts, value, ps: tuple[float, ...]) -> dict:
-    """The percentiles ps of value per key (continuous: interpolated between the two nearest ranks)."""
-    if dialect == "postgresql":
-        rows = session.execute(select(facts.c.key, *(func.percentile_cont(p).within_group(value) for p in ps))
-                               .where(value.is_not(None)).group_by(facts.c.key))
-        return {k: tuple(None if v is None else _to_millisecond(v) for v in values) for k, *values in rows}
+def _ranked_percentiles(session: Session, facts, value, ps: tuple[float, ...]) -> dict:
+    """The percentiles ps of value per key, as percentile_cont gives them (interpolated between the two nearest
+    ranks), for a database without it."""
     ranked = select(facts.c.key, value.label("value"),
                     (func.row_number().over(partition_by=facts.c.key, order_by=value) - 1).label("rank"),
                     func.count().over(partition_by=facts.c.key).label("n")).where(value.is_not(None)).subquery()
-    rows = session.execute(select(ranked.c.key, *(_interpolated(ranked, p) for p in ps)).group_by(ranked.c.key))
-    return {k: tuple(_to_millisecond(v) for v in values) for k, *values in rows}
+    return {k: tuple(values) for k, *values in session.execute(
+        select(ranked.c.key, *(_interpolated(ranked, p) for p in ps)).group_by(ranked.c.key))}
 
 
 def _to_millisecond(seconds) -> float:
