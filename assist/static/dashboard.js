@@ -15,5 +15,5 @@
       .catch(function () { /* keep the figures shown; the next minute tries again */ });
   }
 
-  setInterval(refresh, Number(figures.dataset.refreshMs) || REFRESH_MS);
+  setInterval(refresh, REFRESH_MS);
 }());
