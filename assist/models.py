@@ -387,6 +387,8 @@ class Event(Base):
 
     actor: Mapped[User | None] = relationship()
 
+    __table_args__ = (Index("ix_events_kind_case", "kind", "case_id"),)  # which cases were escalated, reopened…
+
 
 class PlaybookVersion(Base):
     """One saved text of a playbook; the newest published one is in force. Rows are never changed

@@ -1,4 +1,5 @@
-"""cases are found by when they were opened: the dashboard's service levels read a date range of them
+"""cases are found by when they were opened, and audit events by kind: the dashboard's service levels read
+a date range of cases, and which of them were escalated or reopened
 
 Revision ID: 0018
 Revises: 0017
@@ -14,7 +15,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index('ix_cases_created_at', 'cases', ['created_at'])
+    op.create_index('ix_events_kind_case', 'events', ['kind', 'case_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_events_kind_case', table_name='events')
     op.drop_index('ix_cases_created_at', table_name='cases')
