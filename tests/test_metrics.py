@@ -114,7 +114,7 @@ def test_a_lead_sees_the_service_levels_of_the_chosen_range(client, login, sessi
     login(UserRole.LEAD)
     page = client.get("/dashboard/?from=2026-06-01&to=2026-06-03&queue=emergency").get_data(as_text=True)
     assert 'data-period="2026-06-01" data-cases="2"' in page and 'data-period="2026-06-02" data-cases="1"' in page
-    assert "<td>67% (2/3)</td>" in page  # SLA attainment of the emergency queue
+    assert '<td data-label="SLA attainment">67% (2/3)</td>' in page  # of the emergency queue
     assert "Pet health" in page and "<option selected>emergency</option>" in page
     partial = client.get("/dashboard/figures?from=2026-06-01&to=2026-06-03&queue=emergency").get_data(as_text=True)
     assert 'data-period="2026-06-01" data-cases="2"' in partial and "<form" not in partial
