@@ -22,6 +22,7 @@ from assist.models import Case, CaseStatus, Direction, Event, Message, User
 PERIODS = ("day", "week")
 MAX_PERIODS = 92  # buckets in one range: a quarter by day, or close to two years by week
 PERIOD_DAYS = {"day": 1, "week": 7}
+FIRST_MESSAGE_MARGIN = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,14 @@ def _facts(filters: Filters, now: datetime, key: SQLColumnExpression, dialect: s
     if filters.queue:
         query = query.where(Case.queue == filters.queue)
     if filters.category or filters.channel:
-        first_inbound = (select(func.min(Message.id)).where(Message.case_id == Case.id,
-                                                            Message.direction == Direction.INBOUND)
-                         .correlate(Case).scalar_subquery())
-        query = query.join(Message, Message.id == first_inbound)
+        # A case's first message arrived as it was opened (stored a moment before it, at most): a day's margin
+        # lets the index on (direction, created_at) bound the messages read.
+        first_inbound = (select(Message.case_id, func.min(Message.id).label("id"))
+                         .where(Message.direction == Direction.INBOUND,
+                                Message.created_at >= _start(filters.start) - FIRST_MESSAGE_MARGIN)
+                         .group_by(Message.case_id).subquery())
+        query = (query.join(first_inbound, first_inbound.c.case_id == Case.id)
+                 .join(Message, Message.id == first_inbound.c.id))
         if filters.category:
             query = query.where(Message.category == filters.category)
         if filters.channel:
