@@ -311,7 +311,7 @@ class Case(Base):
     priority: Mapped[int] = mapped_column(Integer, default=3)  # 1 is most urgent
     urgency: Mapped[str | None] = mapped_column(String(16))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the service levels' date ranges
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_inbound_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
@@ -411,6 +411,8 @@ class Event(Base):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (Index("ix_events_kind_case", "kind", "case_id"),)  # which cases were escalated, reopened…
 
 
 class AccessEntry(Base):

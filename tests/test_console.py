@@ -84,7 +84,7 @@ def test_the_dashboard_counts_queues_breaches_and_volume_by_utc_day(client, logi
     days = dict(re.findall(r'data-day="([\d-]+)" data-total="(\d+)"', page))
     assert list(days) == [f"2026-05-{d}" for d in range(28, 32)] + ["2026-06-01", "2026-06-02", "2026-06-03"]
     assert days["2026-06-02"] == "1" and days["2026-06-03"] == "3" and days["2026-05-28"] == "0"
-    assert "<title>pet_health: 2</title>" in page  # the May message is outside the window
+    assert "<title>Pet health: 2</title>" in page  # the May message is outside the window
     assert f"#{breached.id}</a> emergency" in page
 
 

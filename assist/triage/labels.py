@@ -14,3 +14,8 @@ LABELS = {"urgency": URGENCY, "emotion": EMOTION, "category": CATEGORY}
 # Routing queues of the default playbooks.
 Queue = Literal["emergency", "safety", "claims", "support"]
 QUEUES: tuple[str, ...] = get_args(Queue)
+
+# How people read the categories (the taxonomy's wording), for charts and reports.
+CATEGORY_NAMES = {"pet_health": "Pet health", "lost_pet": "Lost pet", "bite_attack": "Bite or attack",
+                  "personal_safety": "Personal safety", "property_damage": "Property damage", "no_show": "No-show",
+                  "vet_claim": "Vet claim", "payment": "Payment", "account": "Account", "general": "General"}
