@@ -372,5 +372,6 @@ def test_the_command_line_retires_and_restores_a_playbook_audited(runner, sessio
     assert restored.exit_code == 0, restored.output
     assert PLAYBOOK in {p.id for p in playbook_versions.published(session)}
     events = [(e.kind, e.data["playbook"], e.actor_id)
-              for e in session.query(Event).filter(Event.kind.in_(["playbook.retired", "playbook.restored"]))]
+              for e in session.query(Event).filter(Event.kind.in_(["playbook.retired", "playbook.restored"]))
+              .order_by(Event.id)]
     assert events == [("playbook.retired", PLAYBOOK, None), ("playbook.restored", PLAYBOOK, None)]

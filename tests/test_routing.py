@@ -149,8 +149,8 @@ def sweep(app, drain) -> None:
     from assist.worker import periodic_jobs
 
     with app.app_context():
-        assert [job.func_name for job in periodic_jobs(background.connection()).enqueue_jobs()] == [
-            "assist.jobs.sweep_overdue_cases"]
+        enqueued = [job.func_name for job in periodic_jobs(background.connection()).enqueue_jobs()]
+    assert "assist.jobs.sweep_overdue_cases" in enqueued  # with the daily retention job, which has nothing to do
     drain()
 
 
