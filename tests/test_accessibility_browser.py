@@ -24,7 +24,6 @@ from assist.models import Case, UserRole
 from assist.simulate import sms_params
 from channels.message import Channel, InboundMessage
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parents[1]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", ROOT / "test-artifacts" / "screenshots"))
 AXE_VERSION = "4.10.3"
@@ -65,20 +64,6 @@ def download(url: str) -> bytes:
 @pytest.fixture(scope="module")
 def axe() -> bytes:
     return axe_source()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        need_service("Chromium at /usr/bin/chromium", FileNotFoundError("apt-get install chromium"))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
 
 
 def a_busy_console(session, live_server, drain) -> dict[str, int]:

@@ -5,16 +5,15 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-import pytest
 from conftest import (
     ACCOUNT_SID,
+    ARTIFACTS,
     AUTH_TOKEN,
     IN_HOURS,
     PASSWORD,
     TEAM_NUMBER,
     business_time,
     configure,
-    need_service,
     runtime_of,
 )
 from sqlalchemy import select
@@ -23,8 +22,6 @@ from assist import mail
 from assist.models import Call, Case, UserRole
 from assist.phone_network import Network
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 TEAM = "incidents@incident-team.test"
 ANN = "ann@example.com"
 NOTES = b"<html><body><script>alert(1)</script>The sitter's notes</body></html>"
@@ -32,20 +29,6 @@ STORY = ("Our dog Bella was bitten by another dog at the park this morning and h
          + "\n".join(f"Detail {i}: what the other owner said and did afterwards." for i in range(1, 15))
          + "\nThe last line of the story.")
 VOICEMAIL_WORDS = "the sitter left the gate open and Bella ran off"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        need_service("Chromium at /usr/bin/chromium", FileNotFoundError("apt-get install chromium"))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
-        yield chromium
-        chromium.close()
 
 
 def email(subject: str, body: str, **headers) -> EmailMessage:

@@ -4,10 +4,10 @@ customer, and what changes on the case (messages, delivery statuses, ticks, who 
 import re
 
 import pytest
-from conftest import PASSWORD
+from conftest import ARTIFACTS, PASSWORD
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_console_browser import ARTIFACTS, browser, sms  # noqa: F401  (browser is a fixture)
+from test_console_browser import sms
 
 from assist import background, sandbox
 from assist.models import Case, UserRole
@@ -16,7 +16,7 @@ LIVE = 2000  # milliseconds: what any agent does shows on a colleague's page wit
 
 
 @pytest.fixture
-def open_case(browser, live_server):  # noqa: F811  (the fixture imported above)
+def open_case(browser, live_server):
     """Open a case page as a user, in a browser of their own; fail the test on any script error, dialog or CSP
     violation (the reply refused with 409 is the one failed load expected)."""
     contexts, problems = [], []

@@ -4,15 +4,13 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import test_claims
-import test_console_browser
-from conftest import runtime_of
+from conftest import ARTIFACTS, runtime_of
 from test_claims import BOOKING_ENDS
-from test_console_browser import ARTIFACTS, browser  # noqa: F401  (browser is a fixture)
 
 from assist.models import UserRole
 
-# The fixtures this test shares with the claims' and the console's own tests.
-world, open_page = test_claims.world, test_console_browser.open_page
+# The fixture this test shares with the claims' own tests.
+world = test_claims.world
 
 
 def test_an_agent_opens_a_claim_confirms_its_gray_check_and_decides_it(open_page, live_server, make_user, world,

@@ -1,9 +1,8 @@
 """Confidentiality in a real browser: words selected in a message are redacted from the case page, and a
 supervisor reads the access log."""
 
-from conftest import add_case
+from conftest import ARTIFACTS, add_case
 from playwright.sync_api import expect
-from test_console_browser import ARTIFACTS, browser, open_page  # noqa: F401  (fixtures)
 
 from assist import cases
 from assist.models import UserRole
@@ -13,7 +12,7 @@ TIMEOUT = 5000  # milliseconds
 
 
 def test_words_selected_in_a_message_are_redacted_and_the_access_log_shows_who_read_what(
-        open_page, live_server, make_user, session):  # noqa: F811
+        open_page, live_server, make_user, session):
     case = add_case(session, queue="claims", text=f"they charged my card {CARD} twice for the boarding")
     cases.note(session, case, "the sitter's neighbour called about shouting", author=None, restricted=True)
     session.commit()

@@ -4,62 +4,16 @@ import io
 import re
 import smtplib
 from email.message import EmailMessage
-from pathlib import Path
 
-import pytest
-from conftest import ACCOUNT_SID, PASSWORD, TEAM_NUMBER, configure, need_service, runtime_of
+from conftest import ACCOUNT_SID, ARTIFACTS, TEAM_NUMBER, configure, runtime_of
 from sqlalchemy import select
 
 from assist import background, mail, members, sandbox
 from assist.models import Case, Note, UserRole
 from assist.simulate import free_port, sms_params
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 CUSTOMER = "+15035550700"
 TEAM_EMAIL = "incidents@incident-team.test"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        need_service("Chromium at /usr/bin/chromium", FileNotFoundError("apt-get install chromium"))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def open_page(browser, live_server):
-    """A logged-in page that fails the test on any dialog, console error or Content Security Policy violation."""
-    contexts, problems, violations = [], [], []
-
-    def open_as(user):
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-        page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
-        page.on("console", lambda message: "Content Security Policy" in message.text
-                and violations.append(message.text))
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.goto(live_server.url + "/login")
-        page.fill("input[name=email]", user.email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
-    assert violations == []
-    assert problems == []
 
 
 def sms(live_server, body: str, sender: str = CUSTOMER):

@@ -1,7 +1,7 @@
 """The dashboard's service levels in Chromium: charts with axes and dates, legends coloured as their bars, and the
 figures refreshed every minute without a reload."""
 
-from test_console_browser import ARTIFACTS, browser, open_page  # noqa: F401  (the console's browser fixtures)
+from conftest import ARTIFACTS
 from test_metrics import HOUR, MINUTE, add, at
 
 from assist.models import UserRole
@@ -10,7 +10,7 @@ SERIES = ("met", "missed", "undue", "median", "p90")
 
 
 def test_a_lead_reads_charts_with_axes_dates_and_matching_legends_refreshed_every_minute(
-        open_page, live_server, make_user, session, clock):  # noqa: F811
+        open_page, live_server, make_user, session, clock):
     add(session, at(1, 10), queue="emergency", first_response=2 * MINUTE, due=5 * MINUTE, resolved=HOUR)
     add(session, at(1, 11), queue="emergency", first_response=10 * MINUTE, due=5 * MINUTE)
     add(session, at(2, 9), queue="claims", due=HOUR)

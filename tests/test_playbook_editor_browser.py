@@ -1,16 +1,11 @@
 """The playbook editor in a real browser: a textarea edit (sent with the "\r\n" line ends browsers use) saves a
 draft whose history shows exactly the changed line; preview renders the unsaved text; an error marks its line."""
 
-import test_console_browser
+from conftest import ARTIFACTS
 from playwright.sync_api import expect
-from test_console_browser import ARTIFACTS
 
 from assist import playbook_versions, triage
 from assist.models import UserRole
-
-# The browser tests' fixtures, found by name: a Chromium of this module's own, and pages that fail the test on any
-# console error or Content Security Policy violation.
-browser, open_page = test_console_browser.browser, test_console_browser.open_page
 
 PLAYBOOK = "lost-pet-now"
 

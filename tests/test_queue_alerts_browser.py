@@ -5,18 +5,14 @@ before it goes."""
 import re
 from datetime import timedelta
 
-import test_console_browser
+from conftest import ARTIFACTS
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_console_browser import ARTIFACTS, sms
+from test_console_browser import sms
 
 from assist import background, sandbox
 from assist.models import Case, Contact, Message, UserRole
 from assist.triage.labels import QUEUES
-
-# The browser tests' fixtures, found by name: a Chromium of this module's own, and pages that fail the test on any
-# console error or Content Security Policy violation.
-browser, open_page = test_console_browser.browser, test_console_browser.open_page
 
 # What the page does with sound and desktop notifications, recorded: headless Chromium plays nothing and shows no
 # notification, so the test counts the tones console.js starts and the notifications it raises.

@@ -1,31 +1,13 @@
 """A safety review in Debian's Chromium: a lead opens it from a sitter's case, adds a finding and decides; the
 member's case then shows their standing."""
 
-from pathlib import Path
 
-import pytest
-from conftest import PASSWORD, TEAM_NUMBER, need_service
+from conftest import ARTIFACTS, PASSWORD, TEAM_NUMBER
 from sqlalchemy import select
 
 from assist.models import Case, CaseStatus, Contact, Direction, Member, MemberRole, Message, SafetyReview, UserRole
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 SITTER_PHONE = "+15035550812"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        need_service("Chromium at /usr/bin/chromium", FileNotFoundError("apt-get install chromium"))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
 
 
 def test_a_lead_opens_a_review_from_a_case_adds_a_finding_and_decides(browser, live_server, session, make_user):

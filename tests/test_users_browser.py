@@ -3,16 +3,14 @@ show in the dashboard's load table; the user page edits them and makes a reset l
 
 import re
 
-import test_console_browser
+from conftest import ARTIFACTS
 from playwright.sync_api import expect
 from sqlalchemy import select
 from test_accessibility_browser import horizontal_overflow
-from test_console_browser import ARTIFACTS, sms
+from test_console_browser import sms
 
 from assist import triage
 from assist.models import Case, Event, User, UserRole
-
-browser, open_page = test_console_browser.browser, test_console_browser.open_page
 
 PHONE_WIDTH = 390  # px
 
