@@ -13,14 +13,12 @@ tests/test_metrics.py loads a few hundred of these cases and checks every figure
 import argparse
 import os
 import random
-import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import redis
+from scratch import scratch_database, timed  # bench/scratch.py
 from sqlalchemy import insert
 
 from assist import db, users
@@ -93,17 +91,6 @@ def load(session, cases: list[dict]) -> None:
         session.commit()
 
 
-def timed(label: str, call, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    median = statistics.median(times)
-    print(f"  {label:<58} p50 {median:7.1f} ms   max {max(times):7.1f} ms", flush=True)
-    return median
-
-
 def measure(app) -> dict[str, float]:
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
@@ -129,7 +116,7 @@ def measure(app) -> dict[str, float]:
         "queues.csv": "/dashboard/export/queues.csv",
         "categories.csv": "/dashboard/export/categories.csv",
     }
-    return {label: timed(label, lambda path=path: ok(path)) for label, path in pages.items()}
+    return {label: timed(label, lambda path=path: ok(path), runs=5, width=58) for label, path in pages.items()}
 
 
 def main() -> None:
@@ -137,13 +124,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=50_000)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    name = f"assist_metrics_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
     redis.Redis.from_url(redis_url).flushdb()
-    try:
+    with scratch_database(args.postgres, "assist_metrics") as (url, vacuum):
         db.upgrade(url)
         app = create_app(environ={"DATABASE_URL": url, "INSTANCE_PATH": tempfile.mkdtemp(prefix="assist-metrics-"),
                                   "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "REDIS_URL": redis_url,
@@ -158,16 +141,10 @@ def main() -> None:
             started = time.perf_counter()
             load(session, generate(args.cases, datetime.now(UTC), [a.id for a in agents]))
             print(f"loaded {args.cases} cases in {time.perf_counter() - started:.0f} s")
-        # What autovacuum does soon after a bulk load: statistics, and the visibility map index-only scans need.
-        with psycopg.connect(args.postgres.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as loaded:
-            loaded.execute("VACUUM ANALYZE")
+        vacuum()
         print(f"{args.cases} cases, PostgreSQL")
         slowest = max(measure(app).values())
         print(f"slowest page {slowest:.0f} ms: {'within' if slowest < 1000 else 'OVER'} the 1 s target")
-    finally:
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
 
 if __name__ == "__main__":
     main()

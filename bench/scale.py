@@ -13,18 +13,16 @@ import argparse
 import os
 import random
 import signal
-import statistics
 import subprocess
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import redis
 import requests
 from inbound import serve  # bench/inbound.py: gunicorn, up once /healthz answers
+from scratch import scratch_database, timed  # bench/scratch.py
 from sqlalchemy import insert
 from twilio.request_validator import RequestValidator
 
@@ -75,17 +73,6 @@ def load(session, count: int, now: datetime) -> None:
         print(f"  loaded {start + size} cases", flush=True)
 
 
-def timed(label: str, call, runs: int = 7) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    median = statistics.median(times)
-    print(f"  {label:<28} p50 {median:8.1f} ms   max {max(times):8.1f} ms")
-    return median
-
-
 def measure(app, counter: list[int]) -> dict:
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
@@ -105,9 +92,9 @@ def measure(app, counter: list[int]) -> dict:
         answer = client.get(path, **kwargs)
         assert answer.status_code == 200, (path, answer.status_code)
 
-    return {"dashboard": timed("dashboard", lambda: ok("/dashboard/")),
-            "queue page": timed("queue page", lambda: ok("/")),
-            "api first page": timed("/api/cases (first page)", lambda: ok("/api/cases", headers=api)),
+    return {"dashboard": timed("dashboard", lambda: ok("/dashboard/"), runs=7),
+            "queue page": timed("queue page", lambda: ok("/"), runs=7),
+            "api first page": timed("/api/cases (first page)", lambda: ok("/api/cases", headers=api), runs=7),
             "webhook": timed("one inbound SMS", sms, runs=30)}
 
 
@@ -152,13 +139,9 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--api-pages", type=int, default=100, help="pages of /api/cases the served worker walks")
     args = parser.parse_args()
-    name = f"assist_scale_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
     redis.Redis.from_url(redis_url).flushdb()
-    try:
+    with scratch_database(args.postgres, "assist_scale") as (url, vacuum):
         db.upgrade(url)
         folder = Path(tempfile.mkdtemp(prefix="assist-scale-"))
         app = create_app(environ={"DATABASE_URL": url, "INSTANCE_PATH": str(folder), "TWILIO_AUTH_TOKEN": TOKEN,
@@ -178,18 +161,13 @@ def main() -> None:
             session = db.session()
             load(session, args.cases, datetime.now(UTC))
             session.commit()
-        # What autovacuum does soon after a bulk load: statistics, and the visibility map index-only scans need.
-        with psycopg.connect(args.postgres.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as loaded:
-            loaded.execute("VACUUM ANALYZE")
+        vacuum()
         print(f"{args.cases} cases")
         full = measure(app, counter)
         print("\nwith the data / empty:")
         for key in empty:
             print(f"  {key:<16} {full[key] / empty[key]:.1f}×  ({empty[key]:.1f} → {full[key]:.1f} ms)")
         served_rss(url, redis_url, folder, app.config["BENCH_TOKEN"], args.api_pages)
-    finally:
-        with psycopg.connect(args.postgres, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
