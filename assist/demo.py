@@ -135,9 +135,9 @@ def run(app: Flask, *, host: str, echo: Callable[[str], None]) -> None:
         running.callback(mail.start_server(rt).stop)
         settings, base = rt.settings, rt.base_url()
         if seeded:
-            from assist.triage import pipeline
+            from assist import triage
 
-            pipeline.load()  # before the demo's own webhooks: the first would wait for the model, under Twilio's 15 s
+            triage.load()  # before the demo's own webhooks: the first would wait for the model, under Twilio's 15 s
             for sender, text in DEMO_MESSAGES:
                 params = sms_params(from_=sender, to=settings.twilio_from_number, body=text,
                                     account_sid=settings.account_sid)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from assist import background, db, outbox, runtime
+from assist import background, db, outbox, runtime, triage
 from assist.clock import SetClock
 from assist.models import Case, CaseStatus, Contact, Direction, Message, UserRole
 from assist.settings import SANDBOX_ACCOUNT_SID
@@ -317,9 +317,7 @@ def open_page(browser, live_server):
 
 @pytest.fixture
 def live_server(app):
-    from assist.triage import pipeline
-
-    pipeline.load()  # once per process: a test's first webhook must not wait for the model under its 15 s timeout
+    triage.load()  # once per process: a test's first webhook must not wait for the model under its 15 s timeout
     server = LiveServer(app)
     yield server
     assert server.thread.is_alive(), "the live server's thread ended before the test did"

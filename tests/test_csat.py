@@ -12,7 +12,6 @@ from test_email import ANN, TEAM, Sink, email, sink  # noqa: F401  (sink: the re
 from assist import background, cases, csat, db, ingest, outbox, reports, sandbox
 from assist.models import Case, CaseStatus, CsatSurvey, Message, OutboxEntry, UserRole
 from assist.simulate import sms_params
-from assist.triage import pipeline
 from channels.email import parse_email
 
 CUSTOMER = "+15035550142"
@@ -50,12 +49,6 @@ def run_owed_questions(app) -> list[int | None]:
                                                                  OutboxEntry.done_at.is_(None))
                                     .order_by(OutboxEntry.id)).all()
         return [outbox.run(entry_id) for entry_id in owed]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def triage_loaded():
-    """Load the spaCy pipeline before the first webhook, whose answer would otherwise wait for it."""
-    pipeline.load()
 
 
 @pytest.fixture

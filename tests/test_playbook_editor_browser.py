@@ -4,7 +4,7 @@ draft whose history shows exactly the changed line; preview renders the unsaved 
 from conftest import ARTIFACTS
 from playwright.sync_api import expect
 
-from assist import playbook_versions, triage
+from assist import playbook_versions
 from assist.models import UserRole
 
 PLAYBOOK = "lost-pet-now"
@@ -13,7 +13,6 @@ PLAYBOOK = "lost-pet-now"
 def test_a_supervisor_edits_previews_and_sees_errors_marked(open_page, live_server, make_user, session):
     playbook_versions.published(session)  # seeds the playbooks
     session.commit()
-    triage.classify("my dog got out", "sms")  # loads the model before the preview's request waits for it
     page = open_page(make_user(UserRole.SUPERVISOR))
     page.goto(f"{live_server.url}/playbooks/{PLAYBOOK}")
     editor = page.locator("textarea[name=yaml]")

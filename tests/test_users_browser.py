@@ -9,7 +9,6 @@ from sqlalchemy import select
 from test_accessibility_browser import horizontal_overflow
 from test_console_browser import sms
 
-from assist import triage
 from assist.models import Case, Event, User, UserRole
 
 PHONE_WIDTH = 390  # px
@@ -18,7 +17,6 @@ PHONE_WIDTH = 390  # px
 def test_a_supervisor_adds_an_agent_who_is_routed_the_queues_next_case(open_page, live_server, make_user, session,
                                                                        drain):
     ARTIFACTS.mkdir(exist_ok=True)
-    triage.classify("warming up")  # the model loads once per process: not in the webhook below (15 s at most)
     page = open_page(make_user(UserRole.SUPERVISOR))
     page.goto(live_server.url + "/admin/users")
     form = page.locator("#new-user")
